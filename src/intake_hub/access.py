@@ -1,0 +1,40 @@
+"""Access codes: the customer's key to a ticket's status page, derived, never stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from intake_hub.ticketno import ALPHABET
+
+CODE_LENGTH = 8
+
+
+def access_code(secret: bytes, number: str) -> str:
+    """The access code for a ticket number: 40 bits of HMAC-SHA256 in Crockford base32."""
+    digest = hmac.new(secret, number.encode(), hashlib.sha256).digest()
+    value = int.from_bytes(digest[:5], "big")
+    return "".join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(CODE_LENGTH)))
+
+
+def check_code(secret: bytes, number: str, code: str) -> bool:
+    """True when `code` opens `number`; constant time, case-insensitive."""
+    expected = access_code(secret, number).encode()
+    # Bytes, because compare_digest refuses non-ASCII str and a code comes from the URL.
+    return hmac.compare_digest(expected, code.strip().upper().encode("utf-8", "replace"))
+
+
+class Links:
+    """Builds the customer-facing status link for a ticket."""
+
+    def __init__(self, public_url: str, secret: bytes) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.secret = secret
+
+    def code(self, number: str) -> str:
+        """The access code for `number`."""
+        return access_code(self.secret, number)
+
+    def status_url(self, number: str) -> str:
+        """The absolute status-page URL, access code included."""
+        return f"{self.public_url}/tickets/{number}?code={self.code(number)}"

@@ -1,0 +1,115 @@
+"""Request and response models of the HTTP API; the OpenAPI document is made from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from intake_hub.envelope import Channel, Priority
+
+Status = Literal["received", "in_progress", "resolved", "closed"]
+STATUSES: tuple[Status, ...] = ("received", "in_progress", "resolved", "closed")
+OPEN_STATUSES: tuple[Status, ...] = ("received", "in_progress")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebMessageIn(_Model):
+    """A customer's message from the web form."""
+
+    name: str = Field(min_length=1, max_length=100, description="How to address the customer")
+    contact: str = Field(
+        min_length=3, max_length=200, description="Email address or phone number to reach them"
+    )
+    text: str = Field(min_length=1, max_length=10_000, description="The message itself")
+    subject: str | None = Field(default=None, max_length=200)
+    order_id: str | None = Field(default=None, max_length=64)
+
+
+class WebMessageAccepted(_Model):
+    """What the customer keeps: the ticket number and the code that opens its status."""
+
+    ticket: str
+    access_code: str
+    status_url: str
+
+
+class MessageOut(_Model):
+    """One message of a ticket's conversation."""
+
+    direction: Literal["in", "out"]
+    text: str
+    channel: Channel
+    at: datetime
+    kind: str | None = Field(default=None, description="For automatic replies: ack, faq, status")
+
+
+class CustomerOut(_Model):
+    """The customer as agents see them."""
+
+    id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    vip: bool = False
+
+
+class TicketSummary(_Model):
+    """A ticket in a list."""
+
+    number: str
+    status: Status
+    channel: Channel
+    category: str | None
+    priority: Priority
+    tags: list[str]
+    team: str | None
+    assignee: str | None
+    subject: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketDetail(TicketSummary):
+    """A ticket with its customer and whole conversation."""
+
+    customer: CustomerOut
+    order_id: str | None = None
+    messages: list[MessageOut]
+
+
+class TicketPage(_Model):
+    """One page of tickets; pass `next` back as `cursor` for the following page."""
+
+    items: list[TicketSummary]
+    next: str | None
+
+
+class TicketStatus(_Model):
+    """What the customer may see of their ticket."""
+
+    number: str
+    status: Status
+    subject: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageOut]
+
+
+class FieldError(_Model):
+    """One problem with one field of a request."""
+
+    field: str
+    message: str
+
+
+class ErrorOut(_Model):
+    """Every 4xx answer has this shape."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = []

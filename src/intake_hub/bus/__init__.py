@@ -1,0 +1,25 @@
+"""The message bus: one contract, an in-process and a RabbitMQ implementation."""
+
+from intake_hub.bus.base import (
+    Bus,
+    BusError,
+    Consumer,
+    DeadLetter,
+    Handler,
+    QueueSpec,
+    RetryPolicy,
+    Unroutable,
+)
+from intake_hub.bus.memory import MemoryBus
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "Consumer",
+    "DeadLetter",
+    "Handler",
+    "MemoryBus",
+    "QueueSpec",
+    "RetryPolicy",
+    "Unroutable",
+]

@@ -1,0 +1,263 @@
+"""The in-process bus: the embedded default, with the same semantics as the broker.
+
+Every message crosses the codec, so a field that could not cross RabbitMQ fails here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from intake_hub.bus import codec
+from intake_hub.bus.base import DeadLetter, Handler, QueueSpec, Unroutable
+from intake_hub.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_DEPTH = 10_000
+
+
+@functools.lru_cache(maxsize=4096)
+def topic_matches(binding: str, topic: str) -> bool:
+    """AMQP topic matching: `*` is exactly one word, `#` zero or more."""
+    return _match(tuple(binding.split(".")), tuple(topic.split(".")))
+
+
+def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+@dataclass
+class _Delivery:
+    body: bytes
+    attempts: int = 0
+    redelivered: bool = False
+
+
+@dataclass
+class _Queue:
+    spec: QueueSpec
+    items: asyncio.Queue[_Delivery]
+    space: asyncio.Event = field(default_factory=asyncio.Event)
+    dead: list[DeadLetter] = field(default_factory=list)
+    waiting_retry: int = 0
+    in_flight: int = 0
+
+
+class _MemoryConsumer:
+    def __init__(self, bus: MemoryBus, queue: _Queue, handler: Handler, prefetch: int) -> None:
+        self._bus = bus
+        self._queue = queue
+        self._handler = handler
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(prefetch)]
+
+    async def _work(self) -> None:
+        q = self._queue
+        while True:
+            delivery = await q.items.get()
+            if q.items.qsize() < self._bus._max_depth:
+                q.space.set()
+            q.in_flight += 1
+            try:
+                await self._bus._handle(q, delivery, self._handler)
+            except asyncio.CancelledError:
+                # A consumer that dies mid-message leaves it for the next one, as a broker does.
+                delivery.redelivered = True
+                q.items.put_nowait(delivery)
+                raise
+            finally:
+                q.in_flight -= 1
+                q.items.task_done()
+                self._bus._changed()
+
+    async def cancel(self) -> None:
+        """Stop; messages in flight go back to the queue, marked redelivered."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+class MemoryBus:
+    """Topic routing, bounded retry with delay, dead letters and redelivery, in one process."""
+
+    def __init__(self, node: str | None = None, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+        self.node = node or uuid.uuid4().hex[:12]
+        self._max_depth = max_depth
+        self._queues: dict[str, _Queue] = {}
+        self._listeners: dict[str, list[Handler]] = {}
+        self._consumers: list[_MemoryConsumer] = []
+        self._retry_handles: set[asyncio.TimerHandle] = set()
+        self._idle = asyncio.Event()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Nothing to connect to; present for the contract."""
+
+    async def declare(self, spec: QueueSpec) -> None:
+        """Create the queue unless it exists."""
+        if spec.name not in self._queues:
+            self._queues[spec.name] = _Queue(
+spec=spec, items=asyncio.Queue())
+
+    async def publish(self, topic: str, env: Envelope) -> None:
+        """Route `env` to every matching queue; waits while a queue is full (back-pressure)."""
+        body = codec.encode(env)
+        routed = False
+        for listener in self._listeners.get(topic, ()):
+            routed = True
+            await listener(codec.decode(body))
+        for q in self._queues.values():
+            if any(topic_matches(b, topic) for b in q.spec.bindings):
+                routed = True
+                while q.items.qsize() >= self._max_depth:
+                    q.space.clear()
+                    await q.space.wait()
+                self._idle.clear()
+                q.items.put_nowait(_Delivery(body))
+        if not routed:
+            raise Unroutable(f"no queue is bound to {topic!r}")
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 64) -> _MemoryConsumer:
+        """Start `prefetch` workers on `queue`."""
+        consumer = _MemoryConsumer(self, self._queues[queue], handler, prefetch)
+        self._consumers.append(consumer)
+        return consumer
+
+    async def listen(self, topic: str, handler: Handler) -> _Listener:
+        """Call `handler` for each message published to exactly `topic`."""
+        self._listeners.setdefault(topic, []).append(handler)
+        return _Listener(self, topic, handler)
+
+    async def _handle(self, q: _Queue, delivery: _Delivery, handler: Handler) -> None:
+        delivery.attempts += 1
+        try:
+            env = codec.decode(delivery.body)
+        except ValueError as exc:
+            # Undecodable input never gets better by waiting: park it at once.
+            self._dead_letter(q, delivery, f"undecodable: {exc}")
+            return
+        try:
+            await handler(env)
+        except asyncio.CancelledError:
+            delivery.attempts -= 1
+            raise
+        except Exception as exc:
+            if delivery.attempts < q.spec.retry.max_attempts:
+                delay = q.spec.retry.delays[delivery.attempts - 1]
+                log.warning("retrying %s on %s in %.1fs: %r", env.id, q.spec.name, delay, exc)
+                self._schedule_retry(q, delivery, delay)
+            else:
+                log.error("dead-lettering %s from %s: %r", env.id, q.spec.name, exc)
+                self._dead_letter(q, delivery, repr(exc))
+
+    def _schedule_retry(self, q: _Queue, delivery: _Delivery, delay: float) -> None:
+        q.waiting_retry += 1
+
+        def requeue() -> None:
+            self._retry_handles.discard(handle)
+            q.waiting_retry -= 1
+            delivery.redelivered = True
+            q.items.put_nowait(delivery)
+
+        handle = asyncio.get_running_loop().call_later(delay, requeue)
+        self._retry_handles.add(handle)
+
+    def _dead_letter(self, q: _Queue, delivery: _Delivery, error: str) -> None:
+        q.dead.append(
+            DeadLetter(
+                id=uuid.uuid4().hex,
+                queue=q.spec.name,
+                body=delivery.body,
+                error=error,
+                attempts=delivery.attempts,
+                dead_at=datetime.now(UTC),
+            )
+        )
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first."""
+        return list(self._queues[queue].dead)
+
+    async def replay(self, queue: str, ids: Collection[str] | None = None) -> int:
+        """Send dead letters back through their queue with a fresh retry budget."""
+        q = self._queues[queue]
+        chosen = [d for d in q.dead if ids is None or d.id in ids]
+        q.dead = [d for d in q.dead if d not in chosen]
+        for d in chosen:
+            self._idle.clear()
+            q.items.put_nowait(_Delivery(d.body, redelivered=True))
+        return len(chosen)
+
+    async def purge_dead(self, queue: str, ids: Collection[str] | None = None) -> int:
+        """Forget dead letters."""
+        q = self._queues[queue]
+        before = len(q.dead)
+        q.dead = [d for d in q.dead if ids is not None and d.id not in ids]
+        return before - len(q.dead)
+
+    async def depth(self, queue: str) -> int:
+        """Messages waiting, retries due later included."""
+        q = self._queues[queue]
+        return q.items.qsize() + q.waiting_retry
+
+    def _busy(self) -> bool:
+        return any(
+            q.items.qsize() or q.in_flight or q.waiting_retry for q in self._queues.values()
+        )
+
+    def _changed(self) -> None:
+        if not self._busy():
+            self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until every queue is empty, nothing is in flight and no retry is pending."""
+        if not self._busy():
+            return True
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                while self._busy():
+                    await self._idle.wait()
+                    self._idle.clear()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop every consumer and pending retry; what is left dies with the process."""
+        self._closed = True
+        for consumer in self._consumers:
+            await consumer.cancel()
+        self._consumers.clear()
+        for handle in self._retry_handles:
+            handle.cancel()
+        self._retry_handles.clear()
+
+
+class _Listener:
+    def __init__(self, bus: MemoryBus, topic: str, handler: Handler) -> None:
+        self._bus = bus
+        self._topic = topic
+        self._handler = handler
+
+    async def cancel(self) -> None:
+        """Stop listening."""
+        handlers = self._bus._listeners.get(self._topic, [])
+        if self._handler in handlers:
+            handlers.remove(self._handler)

@@ -1,0 +1,93 @@
+"""Settings read once from `INTAKE_HUB_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment; secrets never printed."""
+
+    home: Path = Path("var")
+    database_url: str = ""
+    amqp_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    smtp_port: int = 2525
+    rules_dir: Path = Path("rules")
+    connectors_dir: Path = Path("connectors")
+    public_url: str = "http://127.0.0.1:8080"
+    admin_token: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    node_id: int | None = None
+    max_body_bytes: int = 1024 * 1024
+    followup_window_s: int = 7 * 24 * 3600
+    batch_size: int = 256
+    concurrency: int = 512
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        p = "INTAKE_HUB_"
+        home = Path(env.get(p + "HOME") or "var")
+        port = _int(env, p + "HTTP_PORT", 8080)
+        host = env.get(p + "HTTP_HOST") or "127.0.0.1"
+        node = env.get(p + "NODE_ID")
+        return cls(
+            home=home,
+            database_url=env.get(p + "DATABASE_URL") or f"sqlite://{home / 'intake-hub.sqlite3'}",
+            amqp_url=env.get(p + "AMQP_URL") or None,
+            http_host=host,
+            http_port=port,
+            smtp_port=_int(env, p + "SMTP_PORT", 2525),
+            rules_dir=Path(env.get(p + "RULES_DIR") or "rules"),
+            connectors_dir=Path(env.get(p + "CONNECTORS_DIR") or "connectors"),
+            public_url=(env.get(p + "PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
+            admin_token=env.get(p + "ADMIN_TOKEN") or None,
+            secret_key=env.get(p + "SECRET_KEY") or None,
+            node_id=_int(env, p + "NODE_ID", 0) if node else None,
+            max_body_bytes=_int(env, p + "MAX_BODY_BYTES", 1024 * 1024),
+            followup_window_s=_int(env, p + "FOLLOWUP_WINDOW", 7 * 24 * 3600),
+            batch_size=_int(env, p + "BATCH_SIZE", 256),
+            concurrency=_int(env, p + "CONCURRENCY", 512),
+        )
+
+    def resolved_secret(self) -> bytes:
+        """The key that signs access codes: the env var, else one kept under HOME."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.home / "secret.key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32).encode()
+        # O_EXCL: when two processes race, both end up with the winner's key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key

@@ -1,0 +1,86 @@
+"""The normalised message every connector produces and every stage enriches.
+
+No I/O imports here: the envelope must cross any bus, so it holds only plain data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["web", "webhook", "wechat", "email", "phone"]
+CHANNELS: tuple[Channel, ...] = ("web", "webhook", "wechat", "email", "phone")
+
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CustomerRef(_Frozen):
+    """Who wrote, as the channel knows them: `key` is unique within the channel."""
+
+    key: str = Field(min_length=1, max_length=200)
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class AttachmentRef(_Frozen):
+    """A file kept by reference (a URL or a provider media id), never inline bytes."""
+
+    kind: str
+    ref: str
+    name: str | None = None
+
+
+class Labels(_Frozen):
+    """What the classifier found: category, priority, tags and why."""
+
+    category: str
+    priority: Priority = "normal"
+    tags: tuple[str, ...] = ()
+    confidence: float = 0.0
+    matched: tuple[str, ...] = ()
+
+
+class Reply(_Frozen):
+    """The automatic answer the responder chose for this message."""
+
+    kind: Literal["ack", "faq", "status", "none"]
+    text: str
+    lang: Literal["zh", "en"] = "zh"
+
+
+class Route(_Frozen):
+    """Where the router sent the ticket, with the reason for each step."""
+
+    team: str
+    assignee: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class Envelope(_Frozen):
+    """One inbound customer message, versioned and immutable."""
+
+    id: UUID
+    v: Literal[1] = 1
+    channel: Channel
+    source: str
+    external_id: str = Field(min_length=1, max_length=255)
+    ticket: str
+    customer: CustomerRef
+    text: str
+    subject: str | None = None
+    order_id: str | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
+    received_at: datetime
+    reply_to: str | None = None
+    labels: Labels | None = None
+    reply: Reply | None = None
+    route: Route | None = None

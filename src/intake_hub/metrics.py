@@ -1,0 +1,42 @@
+"""Prometheus metrics of one service instance (its own registry, no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The counters and histograms named in the public contract, and per-stage ones."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "intake_hub_received_total", "Messages accepted at intake", ["channel"], registry=r
+        )
+        self.stored = Counter(
+            "intake_hub_stored_total", "Messages stored as tickets", ["channel"], registry=r
+        )
+        self.rejected = Counter(
+            "intake_hub_rejected_total", "Requests refused at intake", ["channel", "reason"],
+            registry=r,
+        )
+        self.intake_latency = Histogram(
+            "intake_hub_intake_latency_seconds",
+            "Time from request to 2xx answer at intake",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stage_processed = Counter(
+            "intake_hub_stage_processed_total", "Envelopes a stage finished", ["stage"], registry=r
+        )
+        self.stage_failed = Counter(
+            "intake_hub_stage_failed_total", "Envelopes a stage raised on", ["stage"], registry=r
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
