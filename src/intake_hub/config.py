@@ -23,6 +23,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        values = tuple(float(v) for v in raw.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a comma-separated list of seconds") from None
+    if any(v < 0 for v in values):
+        raise ConfigError(f"{name}={raw!r} has a negative delay")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment; secrets never printed."""
@@ -43,6 +56,7 @@ class Settings:
     followup_window_s: int = 7 * 24 * 3600
     batch_size: int = 256
     concurrency: int = 512
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +84,7 @@ class Settings:
             followup_window_s=_int(env, p + "FOLLOWUP_WINDOW", 7 * 24 * 3600),
             batch_size=_int(env, p + "BATCH_SIZE", 256),
             concurrency=_int(env, p + "CONCURRENCY", 512),
+            retry_delays=_floats(env, p + "RETRY_DELAYS", (1.0, 5.0, 30.0)),
         )
 
     def resolved_secret(self) -> bytes:

@@ -20,7 +20,9 @@ class Metrics:
             "intake_hub_stored_total", "Messages stored as tickets", ["channel"], registry=r
         )
         self.rejected = Counter(
-            "intake_hub_rejected_total", "Requests refused at intake", ["channel", "reason"],
+            "intake_hub_rejected_total",
+            "Requests refused at intake",
+            ["channel", "reason"],
             registry=r,
         )
         self.intake_latency = Histogram(

@@ -27,7 +27,9 @@ SEQ_BITS = 15
 MAX_NODES = 1 << NODE_BITS
 _RESERVE_AHEAD = 30
 
-TICKET_RE = re.compile(r"(?<![0-9A-Za-z])([0-9A-Za-z]{4}-?[0-9A-Za-z]{4}-?[0-9A-Za-z]{3})(?![0-9A-Za-z])")
+TICKET_RE = re.compile(
+    r"(?<![0-9A-Za-z])([0-9A-Za-z]{4}-?[0-9A-Za-z]{4}-?[0-9A-Za-z]{3})(?![0-9A-Za-z])"
+)
 
 
 def encode(value: int) -> str:

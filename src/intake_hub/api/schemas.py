@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from intake_hub.envelope import Channel, Priority
+from intake_hub.text import clean
 
 Status = Literal["received", "in_progress", "resolved", "closed"]
 STATUSES: tuple[Status, ...] = ("received", "in_progress", "resolved", "closed")
@@ -28,6 +29,19 @@ class WebMessageIn(_Model):
     text: str = Field(min_length=1, max_length=10_000, description="The message itself")
     subject: str | None = Field(default=None, max_length=200)
     order_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("name", "contact", "text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = clean(value)
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("subject", "order_id")
+    @classmethod
+    def _optional(cls, value: str | None) -> str | None:
+        return clean(value) or None if value is not None else None
 
 
 class WebMessageAccepted(_Model):

@@ -112,8 +112,7 @@ class MemoryBus:
     async def declare(self, spec: QueueSpec) -> None:
         """Create the queue unless it exists."""
         if spec.name not in self._queues:
-            self._queues[spec.name] = _Queue(
-spec=spec, items=asyncio.Queue())
+            self._queues[spec.name] = _Queue(spec=spec, items=asyncio.Queue())
 
     async def publish(self, topic: str, env: Envelope) -> None:
         """Route `env` to every matching queue; waits while a queue is full (back-pressure)."""
@@ -217,9 +216,7 @@ spec=spec, items=asyncio.Queue())
         return q.items.qsize() + q.waiting_retry
 
     def _busy(self) -> bool:
-        return any(
-            q.items.qsize() or q.in_flight or q.waiting_retry for q in self._queues.values()
-        )
+        return any(q.items.qsize() or q.in_flight or q.waiting_retry for q in self._queues.values())
 
     def _changed(self) -> None:
         if not self._busy():

@@ -1,0 +1,95 @@
+"""Turning bad input into clear 4xx JSON answers, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from intake_hub.api.schemas import ErrorOut, FieldError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    """A JSON answer rendered from a response model."""
+    return web.Response(
+        body=model.__pydantic_serializer__.to_json(model),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def error_response(
+    status: int,
+    error: str,
+    message: str,
+    fields: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """The one shape of every error answer."""
+    body = ErrorOut(error=error, message=message, fields=fields or [])
+    resp = json_response(body, status)
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+class BadRequest(web.HTTPException):
+    """Raised from a handler to answer with an `ErrorOut`."""
+
+    def __init__(
+        self, status: int, error: str, message: str, fields: list[FieldError] | None = None
+    ) -> None:
+        self.status_code = status
+        body = ErrorOut(error=error, message=message, fields=fields or [])
+        super().__init__(text=body.model_dump_json(), content_type="application/json")
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """One `FieldError` per problem, the field named by its dotted path."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        out.append(FieldError(field=loc, message=message))
+    return out
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate `data` against `model`, or raise a 422 naming each bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(
+            422, "invalid_fields", "Some fields are invalid.", field_errors(exc)
+        ) from None
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Read, decode and validate a JSON body; every failure is a 4xx naming what is wrong."""
+    ctype = request.content_type
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise BadRequest(415, "unsupported_media_type", "Send the body as application/json.")
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        message = (
+            "The body is not valid UTF-8."
+            if "utf-8" in str(exc).lower()
+            else (f"The body is not valid JSON: {exc}")
+        )
+        raise BadRequest(400, "invalid_json", message) from None
+    if not isinstance(data, dict):
+        raise BadRequest(
+            422,
+            "invalid_fields",
+            "The body must be a JSON object.",
+            [FieldError(field="body", message="expected an object")],
+        )
+    return validate(model, data)

@@ -1,0 +1,156 @@
+"""The OpenAPI document, made from the same pydantic models the handlers validate with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from intake_hub import __version__
+from intake_hub.api.schemas import (
+    ErrorOut,
+    TicketDetail,
+    TicketPage,
+    TicketStatus,
+    WebMessageAccepted,
+    WebMessageIn,
+)
+from intake_hub.api.tickets import TicketQuery
+
+_MODELS: list[type[BaseModel]] = [
+    WebMessageIn,
+    WebMessageAccepted,
+    TicketStatus,
+    TicketPage,
+    TicketDetail,
+    ErrorOut,
+]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed body",
+        401: "Missing or invalid token",
+        404: "Not found",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "Invalid fields",
+    }
+    return {str(c): _json(ErrorOut, text[c]) for c in codes}
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+_NUMBER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 20},
+}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document of the public HTTP API."""
+    _, defs = models_json_schema(
+        [(m, "serialization" if m is not WebMessageIn else "validation") for m in _MODELS],
+        ref_template="#/components/schemas/{model}",
+    )
+    text_ok = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "intake-hub", "version": __version__},
+        "paths": {
+            "/api/v1/web/messages": {
+                "post": {
+                    "summary": "Take a customer's message from the web channel",
+                    "operationId": "postWebMessage",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(WebMessageIn)}},
+                    },
+                    "responses": {
+                        "202": _json(WebMessageAccepted, "Accepted: the ticket number"),
+                        **_errors(400, 413, 415, 422),
+                    },
+                }
+            },
+            "/api/v1/tickets/{number}/status": {
+                "get": {
+                    "summary": "A ticket's status, for the customer holding its access code",
+                    "operationId": "getTicketStatus",
+                    "parameters": [
+                        _NUMBER,
+                        {
+                            "name": "code",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "maxLength": 64},
+                        },
+                    ],
+                    "responses": {"200": _json(TicketStatus, "The status"), **_errors(404)},
+                }
+            },
+            "/api/v1/tickets": {
+                "get": {
+                    "summary": "List tickets, newest first",
+                    "operationId": "listTickets",
+                    "security": _BEARER,
+                    "parameters": _query_params(TicketQuery),
+                    "responses": {"200": _json(TicketPage, "One page"), **_errors(401, 422)},
+                }
+            },
+            "/api/v1/tickets/{number}": {
+                "get": {
+                    "summary": "One ticket with its customer and conversation",
+                    "operationId": "getTicket",
+                    "security": _BEARER,
+                    "parameters": [_NUMBER],
+                    "responses": {"200": _json(TicketDetail, "The ticket"), **_errors(401, 404)},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "Alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness, naming what is degraded",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {"description": "Degraded"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "responses": {"200": text_ok},
+                }
+            },
+        },
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,239 @@
+"""The aiohttp application: connectors, the agent API, operations endpoints and the pipeline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from intake_hub.access import Links
+from intake_hub.api.auth import Authenticator, Principal
+from intake_hub.api.errors import BadRequest, error_response
+from intake_hub.api.openapi import openapi_document
+from intake_hub.api.schemas import TicketPage
+from intake_hub.api.tickets import TicketApi, TicketQuery
+from intake_hub.bus import Bus, MemoryBus, RetryPolicy
+from intake_hub.config import Settings
+from intake_hub.connectors.web.connector import WebConfig, WebConnector
+from intake_hub.envelope import Envelope
+from intake_hub.intake import Intake
+from intake_hub.metrics import Metrics
+from intake_hub.pipeline import Pipeline
+from intake_hub.rules import RuleSet, load_rules
+from intake_hub.stages import STAGE_NAMES, StageFn
+from intake_hub.stages.classifier import classify
+from intake_hub.stages.persist import persist
+from intake_hub.stages.responder import respond
+from intake_hub.stages.router import route
+from intake_hub.storage import agents, db, queries
+from intake_hub.storage.roster import DbRoster
+from intake_hub.storage.writer import TicketWriter
+from intake_hub.ticketno import TicketNumbers
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+SERVICES = web.AppKey("services", "Services")
+READY = web.AppKey("ready", bool)
+
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Services:
+    """The running parts one instance owns, started and stopped with the app."""
+
+    settings: Settings
+    bus: Bus
+    intake: Intake
+    pipeline: Pipeline
+    writer: TicketWriter
+    rules: RuleSet
+    links: Links
+    numbers: TicketNumbers
+
+
+class StageSet:
+    """The stage functions bound to their rules and resources; rules can be swapped live."""
+
+    def __init__(
+        self, rules: RuleSet, links: Links, roster: DbRoster, writer: TicketWriter, metrics: Metrics
+    ) -> None:
+        self.rules = rules
+        self._links = links
+        self._roster = roster
+        self._writer = writer
+        self._metrics = metrics
+
+    async def classify(self, env: Envelope) -> Envelope:
+        """Label the message from the current classifier rules."""
+        return await classify(env, self.rules.classifier)
+
+    async def respond(self, env: Envelope) -> Envelope:
+        """Choose the automatic reply."""
+        return await respond(env, self.rules.replies, self._links)
+
+    async def route(self, env: Envelope) -> Envelope:
+        """Pick the team and agent."""
+        return await route(env, self.rules.routing, self._roster)
+
+    async def persist(self, env: Envelope) -> Envelope:
+        """Store the ticket; count it once, however often it is redelivered."""
+        saved = await persist(env, self._writer)
+        if not saved.duplicate:
+            self._metrics.stored.labels(env.channel).inc()
+        return env
+
+    def functions(self) -> dict[str, StageFn]:
+        """The stage functions by stage name."""
+        return {name: getattr(self, name) for name in STAGE_NAMES}
+
+
+def make_bus(settings: Settings) -> Bus:
+    """The bus the settings ask for: RabbitMQ when `AMQP_URL` is set, else in-process."""
+    if settings.amqp_url:
+        raise SystemExit("INTAKE_HUB_AMQP_URL is set, but this build has only the in-process bus")
+    return MemoryBus()
+
+
+def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -> Services:
+    """Everything one instance runs, built but not started (no network or database yet)."""
+    rules = load_rules(settings.rules_dir)
+    bus = make_bus(settings)
+    writer = TicketWriter(
+        batch_size=settings.batch_size, followup_window=settings.followup_window_s
+    )
+    links = Links(settings.public_url, settings.resolved_secret())
+    stages = StageSet(rules, links, DbRoster(), writer, metrics)
+    intake = Intake(bus, lambda env: metrics.received.labels(env.channel).inc())
+    pipeline = Pipeline(
+        bus,
+        stages.functions(),
+        run=run,
+        retry=RetryPolicy(settings.retry_delays),
+        prefetch=settings.concurrency,
+        metrics=metrics,
+    )
+    numbers = TicketNumbers.for_home(settings.home, settings.node_id)
+    return Services(settings, bus, intake, pipeline, writer, rules, links, numbers)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    s = app[SERVICES]
+    await db.open_db(s.settings.database_url)
+    try:
+        await agents.sync_teams({k: t.name for k, t in s.rules.routing.teams.items()})
+        await s.bus.start()
+        await s.intake.start()
+        await s.pipeline.start()
+        app[READY] = True
+        log.info("intake-hub ready: rules %s, node %s", s.rules.version, s.bus.node)
+        yield
+        # HTTP has stopped taking requests by now: finish everything that was answered 202.
+        if not await s.bus.drain(DRAIN_TIMEOUT_S):
+            log.error("shutdown: messages still queued after %.0fs", DRAIN_TIMEOUT_S)
+        await s.pipeline.stop()
+        await s.intake.close()
+    finally:
+        await s.bus.close()
+        await s.writer.close()
+        s.numbers.close()
+        await db.close_db()
+
+
+def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
+    web_channel = WebConnector(
+        WebConfig(), s.intake.emit, s.numbers, s.links, queries.ticket_status, metrics
+    )
+    auth = Authenticator(s.settings.admin_token, _agent_lookup)
+    ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
+    app.router.add_routes(web_channel.routes() + ticket_api.routes())
+
+
+async def _agent_lookup(token: str) -> Principal | None:
+    info = await agents.authenticate(token)
+    return Principal(login=info.login, role=info.role) if info else None
+
+
+async def _list_tickets(q: TicketQuery) -> TicketPage:
+    return await queries.list_tickets(
+        status=q.status,
+        category=q.category,
+        channel=q.channel,
+        assignee=q.assignee,
+        limit=q.limit,
+        cursor=q.cursor,
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every error is a JSON answer on the API, and no exception ever becomes a bare 500."""
+    try:
+        return await handler(request)
+    except BadRequest:
+        raise
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "The body is larger than the limit.")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and request.path.startswith("/api/"):
+            return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "Something went wrong on our side.")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers and the pipeline runs; otherwise 503 naming what is not."""
+    degraded: dict[str, str] = {}
+    if not request.app.get(READY):
+        degraded["pipeline"] = "not running"
+    try:
+        await db.ping()
+    except Exception as exc:  # any failure to reach the database means not ready
+        degraded["database"] = type(exc).__name__
+    body = {"status": "degraded" if degraded else "ok", "degraded": degraded}
+    return web.Response(
+        body=orjson.dumps(body), status=503 if degraded else 200, content_type="application/json"
+    )
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    return web.Response(
+        body=request.app[METRICS].render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    """The OpenAPI document."""
+    return web.Response(body=orjson.dumps(openapi_document()), content_type="application/json")
+
+
+def create_app(settings: Settings, run: Collection[str] = STAGE_NAMES) -> web.Application:
+    """The whole service: HTTP intake and API, plus the stages in `run`, on one bus."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors_middleware])
+    metrics = Metrics()
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[SERVICES] = services = build_services(settings, metrics, run)
+    _mount(app, services, metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/api/openapi.json", openapi_view)
+    app.router.add_static("/static", Path(__file__).parent / "static")
+    app.cleanup_ctx.append(_lifecycle)
+    return app

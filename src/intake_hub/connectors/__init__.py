@@ -1,0 +1,1 @@
+"""Channel connectors: each verifies, normalises and emits, and never sees the bus."""

@@ -1,0 +1,85 @@
+"""The customer pages' words in Chinese and English, and picking one from Accept-Language."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+
+TEXTS: dict[Lang, dict[str, str]] = {
+    "zh": {
+        "title": "联系客服",
+        "intro": "请留下您的问题，我们会尽快处理。提交后您会得到工单号和查询码。",
+        "name": "称呼",
+        "contact": "手机号或邮箱",
+        "subject": "主题（可选）",
+        "order_id": "订单号（可选）",
+        "text": "问题描述",
+        "send": "提交",
+        "ticket": "工单号",
+        "access_code": "查询码",
+        "keep": "请保存工单号和查询码，凭此查询处理进度。",
+        "status": "状态",
+        "conversation": "沟通记录",
+        "you": "您",
+        "us": "客服",
+        "auto": "自动回复",
+        "processing": "您的消息已收到，正在处理中。",
+        "not_found": "未找到该工单，请检查工单号和查询码。",
+        "status_received": "已受理",
+        "status_in_progress": "处理中",
+        "status_resolved": "已解决",
+        "status_closed": "已关闭",
+        "errors": "请修改以下内容：",
+        "check": "查询工单",
+        "check_link": "查询进度",
+        "bookmark": "收藏此页即可随时查看进度。",
+    },
+    "en": {
+        "title": "Contact customer service",
+        "intro": "Tell us what you need and we will get back to you soon. You will receive a ticket number and an access code.",  # noqa: E501
+        "name": "Your name",
+        "contact": "Phone or email",
+        "subject": "Subject (optional)",
+        "order_id": "Order number (optional)",
+        "text": "Your message",
+        "send": "Send",
+        "ticket": "Ticket number",
+        "access_code": "Access code",
+        "keep": "Keep the ticket number and access code to check progress.",
+        "status": "Status",
+        "conversation": "Conversation",
+        "you": "You",
+        "us": "Customer service",
+        "auto": "automatic reply",
+        "processing": "We have your message and are processing it.",
+        "not_found": "No such ticket. Check the ticket number and access code.",
+        "status_received": "Received",
+        "status_in_progress": "In progress",
+        "status_resolved": "Resolved",
+        "status_closed": "Closed",
+        "errors": "Please correct the following:",
+        "check": "Check a ticket",
+        "check_link": "Check progress",
+        "bookmark": "Bookmark this page to check progress at any time.",
+    },
+}
+
+
+def pick_lang(accept_language: str | None, override: str | None = None) -> Lang:
+    """Chinese or English: an explicit `?lang=` first, then the best Accept-Language entry."""
+    if override in ("zh", "en"):
+        return "zh" if override == "zh" else "en"
+    best: tuple[float, Lang] | None = None
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in ("zh", "en") and q > 0 and (best is None or q > best[0]):
+            best = (q, "zh" if primary == "zh" else "en")
+    return best[1] if best else "zh"

@@ -1,0 +1,11 @@
+"""Cleaning customer text before anything stores or shows it."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def clean(text: str) -> str:
+    """NFC-normalise, drop control and unassigned characters (keep newlines, tabs) and trim."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()
