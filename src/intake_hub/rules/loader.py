@@ -1,0 +1,111 @@
+"""Loading the rules directory as one validated, versioned, immutable RuleSet."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from intake_hub.rules.classifier import ClassifierRules, ClassifierSpec
+from intake_hub.rules.errors import Problem, RulesError
+from intake_hub.rules.replies import ReplyRules
+from intake_hub.rules.routing import RoutingRules
+from intake_hub.rules.source import Document, read_document
+
+CLASSIFIER_FILE = "classifier.yaml"
+REPLIES_FILE = "replies.yaml"
+ROUTING_FILE = "routing.yaml"
+FILES = (CLASSIFIER_FILE, REPLIES_FILE, ROUTING_FILE)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule file, validated together; `version` changes whenever any file's bytes do."""
+
+    classifier: ClassifierRules
+    replies: ReplyRules
+    routing: RoutingRules
+    version: str
+
+
+def _version(docs: list[Document]) -> str:
+    digest = hashlib.sha256()
+    for doc in docs:
+        digest.update(doc.path.name.encode() + b"\0" + doc.raw + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _check_classifier(spec: ClassifierSpec, doc: Document) -> list[Problem]:
+    if spec.fallback in spec.categories:
+        return []
+    return [doc.problem(("fallback",), f"fallback category '{spec.fallback}' is not defined")]
+
+
+def _check_routing(
+    routing: RoutingRules, doc: Document, classifier: ClassifierSpec | None
+) -> list[Problem]:
+    problems = []
+    if routing.fallback not in routing.teams:
+        problems.append(
+            doc.problem(("fallback",), f"fallback team '{routing.fallback}' is not defined")
+        )
+    for category, target in routing.categories.items():
+        if classifier is not None and category not in classifier.categories:
+            problems.append(
+                doc.problem(
+                    ("categories", category),
+                    f"category '{category}' is not defined in {CLASSIFIER_FILE}",
+                )
+            )
+        if target.team not in routing.teams:
+            problems.append(
+                doc.problem(
+                    ("categories", category, "team"),
+                    f"team '{target.team}' is not defined under teams",
+                )
+            )
+    return problems
+
+
+def load_rules(rules_dir: Path) -> RuleSet:
+    """Read, validate and compile classifier.yaml, replies.yaml and routing.yaml in `rules_dir`.
+
+    Raises RulesError listing every problem found, each with its file and line.
+    """
+    problems: list[Problem] = []
+    docs: dict[str, Document] = {}
+    for name in FILES:
+        try:
+            docs[name] = read_document(rules_dir / name)
+        except RulesError as exc:
+            problems.extend(exc.problems)
+
+    def validate(name: str, model: type[M]) -> M | None:
+        if name not in docs:
+            return None
+        try:
+            return docs[name].validate(model)
+        except RulesError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    classifier = validate(CLASSIFIER_FILE, ClassifierSpec)
+    replies = validate(REPLIES_FILE, ReplyRules)
+    routing = validate(ROUTING_FILE, RoutingRules)
+    if classifier is not None:
+        problems.extend(_check_classifier(classifier, docs[CLASSIFIER_FILE]))
+    if routing is not None:
+        problems.extend(_check_routing(routing, docs[ROUTING_FILE], classifier))
+    if problems or classifier is None or replies is None or routing is None:
+        raise RulesError(problems)
+    return RuleSet(
+        classifier=ClassifierRules(classifier),
+        replies=replies,
+        routing=routing,
+        version=_version([docs[name] for name in FILES]),
+    )
