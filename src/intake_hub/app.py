@@ -18,6 +18,7 @@ from intake_hub.api.schemas import TicketPage
 from intake_hub.api.tickets import TicketApi, TicketQuery
 from intake_hub.bus import Bus, MemoryBus, RetryPolicy
 from intake_hub.config import Settings
+from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig, WebConnector
 from intake_hub.envelope import Envelope
 from intake_hub.intake import Intake
@@ -147,12 +148,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
-    web_channel = WebConnector(
-        WebConfig(), s.intake.emit, s.numbers, s.links, queries.ticket_status, metrics
-    )
+    for config in load_connectors(s.settings.connectors_dir):
+        if isinstance(config, WebConfig):
+            web_channel = WebConnector(
+                config, s.intake.emit, s.numbers, s.links, queries.ticket_status, metrics
+            )
+            app.router.add_routes(web_channel.routes())
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
-    app.router.add_routes(web_channel.routes() + ticket_api.routes())
+    app.router.add_routes(ticket_api.routes())
 
 
 async def _agent_lookup(token: str) -> Principal | None:

@@ -1,0 +1,83 @@
+"""The customer's path in a real browser: fill the form, get a ticket, open its status."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.served.conftest import Served, start_service
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*FLAGS, f"--user-data-dir={profile}"]
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Served]:
+    """A service process for the browser to talk to."""
+    home = tmp_path / "home"
+    home.mkdir()
+    s = start_service(home)
+    yield s
+    s.stop()
+
+
+def test_customer_submits_the_form_and_reads_the_status(
+    browser: Browser, service: Served, tmp_path: Path
+) -> None:
+    """Filling the Chinese form shows a ticket number and code; the status page shows the ack."""
+    page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page.goto(service.url + "/")
+    assert page.locator("h1").inner_text() == "联系客服"
+    page.fill("input[name=name]", "王女士")
+    page.fill("input[name=contact]", "13800138000")
+    page.fill("textarea[name=text]", "尺码不对，想换大一码，订单号 4102938475610")
+    page.click("button[type=submit]")
+
+    number = page.locator("#ticket-number").inner_text()
+    code = page.locator("#access-code").inner_text()
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{3}", number)
+    assert re.fullmatch(r"[0-9A-Z]{8}", code)
+    page.screenshot(path=str(tmp_path / "accepted.png"))
+
+    # Later, the customer comes back through the link and sees the conversation.
+    page.goto(f"{service.url}/tickets/{number.replace('-', '')}?code={code}")
+    page.wait_for_selector(".msg.out", timeout=10_000)
+    for _ in range(20):
+        if page.locator(".msg.out").count():
+            break
+        page.reload()
+    assert "尺码不对" in page.locator(".msg.in").first.inner_text()
+    assert number in page.locator(".msg.out").first.inner_text() or number.replace(
+        "-", ""
+    ) in page.locator(".msg.out").first.inner_text()
+    assert page.locator("#status").get_attribute("data-status") in ("received", "in_progress")
+
+
+def test_english_browser_gets_the_english_form(browser: Browser, service: Served) -> None:
+    """A browser asking for English sees the English form."""
+    page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
+    page.goto(service.url + "/")
+    assert page.locator("h1").inner_text() == "Contact customer service"
+    assert page.locator("button[type=submit]").inner_text() == "Send"
