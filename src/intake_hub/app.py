@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
-SERVICES = web.AppKey("services", "Services")
 READY = web.AppKey("ready", bool)
 
 DRAIN_TIMEOUT_S = 60.0
@@ -57,6 +56,9 @@ class Services:
     rules: RuleSet
     links: Links
     numbers: TicketNumbers
+
+
+SERVICES = web.AppKey("services", Services)
 
 
 class StageSet:
@@ -176,7 +178,9 @@ async def _list_tickets(q: TicketQuery) -> TicketPage:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Every error is a JSON answer on the API, and no exception ever becomes a bare 500."""
     try:
         return await handler(request)

@@ -30,10 +30,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         import uvloop
+
+        loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        uvloop = None
-    if uvloop is not None:
-        uvloop.install()
+        loop = asyncio.new_event_loop()
     host = args.host or settings.http_host
     port = args.port or settings.http_port
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -44,6 +44,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
         print=lambda *_: log.info("listening on http://%s:%s", host, port),
         shutdown_timeout=30.0,
+        loop=loop,
     )
     return 0
 

@@ -26,9 +26,9 @@ class CustomerRef(_Frozen):
     """Who wrote, as the channel knows them: `key` is unique within the channel."""
 
     key: str = Field(min_length=1, max_length=200)
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
 
 
 class AttachmentRef(_Frozen):

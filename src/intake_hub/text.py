@@ -8,4 +8,6 @@ import unicodedata
 def clean(text: str) -> str:
     """NFC-normalise, drop control and unassigned characters (keep newlines, tabs) and trim."""
     text = unicodedata.normalize("NFC", text)
+    if text.isprintable():  # the common case, checked in C
+        return text.strip()
     return "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,14 @@ from tests.served.conftest import Served, start_service
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.browser
@@ -25,10 +30,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright."""
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM, args=[*FLAGS, f"--user-data-dir={profile}"]
-        )
+    # Playwright gives every launch a fresh, empty profile of its own.
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
 
@@ -69,9 +73,10 @@ def test_customer_submits_the_form_and_reads_the_status(
             break
         page.reload()
     assert "尺码不对" in page.locator(".msg.in").first.inner_text()
-    assert number in page.locator(".msg.out").first.inner_text() or number.replace(
-        "-", ""
-    ) in page.locator(".msg.out").first.inner_text()
+    assert (
+        number in page.locator(".msg.out").first.inner_text()
+        or number.replace("-", "") in page.locator(".msg.out").first.inner_text()
+    )
     assert page.locator("#status").get_attribute("data-status") in ("received", "in_progress")
 
 

@@ -49,16 +49,23 @@ def free_port() -> int:
 def start_service(home: Path, **env: str) -> Served:
     """Start `intake-hub serve` on embedded defaults and wait until it is ready."""
     port = free_port()
-    environ = os.environ | {
-        "INTAKE_HUB_HOME": str(home),
-        "INTAKE_HUB_HTTP_PORT": str(port),
-        "INTAKE_HUB_ADMIN_TOKEN": ADMIN_TOKEN,
-        "INTAKE_HUB_SECRET_KEY": "served-secret",
-    } | env
+    environ = (
+        os.environ
+        | {
+            "INTAKE_HUB_HOME": str(home),
+            "INTAKE_HUB_HTTP_PORT": str(port),
+            "INTAKE_HUB_ADMIN_TOKEN": ADMIN_TOKEN,
+            "INTAKE_HUB_SECRET_KEY": "served-secret",
+        }
+        | env
+    )
     log = open(home.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - outlives this call
     proc = subprocess.Popen(
         [sys.executable, "-m", "intake_hub.cli", "serve", "--quiet"],
-        cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

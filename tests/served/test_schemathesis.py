@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +16,34 @@ def test_generated_requests_never_get_a_server_error(served: Served, tmp_path: P
     report = tmp_path / "schemathesis.json"
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("schemathesis")), "run",
+            str(Path(sys.executable).with_name("schemathesis")),
+            "run",
             f"{served.url}/api/openapi.json",
-            "--checks", "not_a_server_error",
-            "--max-examples", "60",
-            "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
-            "--seed", "1",
-            "--workers", "2",
+            "--checks",
+            "not_a_server_error",
+            # The coverage phase trips a CPython 3.11 AST recursion check inside schemathesis.
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "60",
+            "--header",
+            f"Authorization: Bearer {ADMIN_TOKEN}",
+            "--seed",
+            "1",
+            "--workers",
+            "2",
             "--no-color",
-            "--report", "ndjson", "--report-ndjson-path", str(report),
+            "--report",
+            "ndjson",
+            "--report-ndjson-path",
+            str(report),
         ],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "postWebMessage" in result.stdout or "/api/v1/web/messages" in result.stdout
+    generated = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
+    assert generated, result.stdout[-2000:]
+    assert int(generated.group(1)) >= 200
+    assert generated.group(1) == generated.group(2)

@@ -11,8 +11,8 @@ from tests.web.conftest import AUTH, Client, post_message, settle
 
 async def test_message_becomes_a_classified_routed_ticket_with_an_ack(client: Client) -> None:
     """The size-exchange example is stored as return_exchange for after-sales, acked."""
-    await agents.add_agent("li", "小李", "agent", team="aftersales")
-    await agents.add_agent("zhao", "小赵", "agent", team="aftersales")
+    await agents.add_agent("li", "小李", "agent", team="aftersales", skills=("returns",))
+    await agents.add_agent("zhao", "小赵", "agent", team="aftersales", skills=("returns",))
     accepted = await post_message(client)
     number, code = accepted["ticket"], accepted["access_code"]
     assert ticketno.normalize(number) == number

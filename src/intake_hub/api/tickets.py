@@ -20,7 +20,7 @@ class TicketQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     status: Status | None = None
-    category: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=32)
     channel: Channel | None = None
     assignee: str | None = Field(default=None, max_length=64)
     limit: int = Field(default=50, ge=1, le=200)

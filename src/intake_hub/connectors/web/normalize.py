@@ -20,9 +20,9 @@ def customer_ref(name: str, contact: str) -> CustomerRef:
         email = contact.lower()
         return CustomerRef(key=email, name=name, email=email)
     digits = re.sub(r"\D", "", contact)
-    if len(digits) >= 5:
+    if 5 <= len(digits) <= 20 and len(contact) <= 64:
         return CustomerRef(key=f"tel:{digits}", name=name, phone=contact)
-    return CustomerRef(key=contact.casefold(), name=name)
+    return CustomerRef(key=contact.lower()[:200], name=name)
 
 
 def to_envelope(
