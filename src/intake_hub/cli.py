@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         import uvloop
 
-        loop = uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         loop = asyncio.new_event_loop()
     host = args.host or settings.http_host
