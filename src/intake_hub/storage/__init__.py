@@ -1,0 +1,1 @@
+"""Persistence: tortoise models, migrations, the batched writer, queries, agents, roster."""

@@ -1,0 +1,487 @@
+"""One transaction's worth of envelopes: read the state once, decide in order, write in sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from intake_hub.envelope import Envelope
+from intake_hub.storage.sql import Row, Sql
+from intake_hub.ticketno import find_numbers
+
+OPEN = ("received", "in_progress")
+CLOSED = ("resolved", "closed")
+
+_TICKET_COLS = (
+    ("id", "uuid"),
+    ("number", "text"),
+    ("status", "text"),
+    ("channel", "text"),
+    ("category", "text"),
+    ("priority", "text"),
+    ("tags", "jsonb"),
+    ("team", "text"),
+    ("assignee_id", "text"),
+    ("customer_id", "uuid"),
+    ("subject", "text"),
+    ("order_id", "text"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+_MESSAGE_COLS = (
+    ("id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("direction", "text"),
+    ("channel", "text"),
+    ("external_id", "text"),
+    ("kind", "text"),
+    ("text", "text"),
+    ("created_at", "timestamptz"),
+    ("dedupe_key", "text"),
+)
+_EVENT_COLS = (
+    ("id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("kind", "text"),
+    ("actor", "text"),
+    ("data", "jsonb"),
+    ("created_at", "timestamptz"),
+    ("dedupe_key", "text"),
+)
+_CUSTOMER_COLS = (
+    ("id", "uuid"),
+    ("name", "text"),
+    ("phone", "text"),
+    ("email", "text"),
+    ("vip", "bool"),
+    ("created_at", "timestamptz"),
+)
+_IDENTITY_COLS = (("channel", "text"), ("key", "text"), ("customer_id", "uuid"))
+_ALIAS_COLS = (("number", "text"), ("ticket_id", "uuid"))
+_TICKET_SELECT = "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at"
+
+
+class LostRace(Exception):
+    """Another writer stored part of this batch first; the batch must start over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """Where a message ended up: its ticket's number, and whether this call stored it."""
+
+    ticket: str
+    created: bool
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class _Ticket:
+    id: UUID
+    number: str
+    customer: UUID
+    channel: str
+    status: str
+    assignee: str | None
+    updated_at: datetime
+    new: bool = False
+    touched: bool = False
+    reopen_to: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Customer:
+    id: UUID
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    new: bool = False
+    changed: bool = False
+
+
+def _identity(env: Envelope) -> tuple[str, str]:
+    return env.channel, env.customer.key
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Batch:
+    """Stores a list of envelopes in the caller's transaction; `run` returns one result each."""
+
+    def __init__(self, sql: Sql, envs: Sequence[Envelope], window_s: float) -> None:
+        self.sql = sql
+        self.envs = list(envs)
+        self.window = timedelta(seconds=window_s)
+        self.now = datetime.now(UTC)
+        self.tickets: dict[UUID, _Ticket] = {}
+        self.by_number: dict[str, _Ticket] = {}
+        self.open: dict[tuple[UUID, str], _Ticket] = {}
+        self.messages: list[list[Any]] = []
+        self.aliases: list[list[Any]] = []
+        self.events: list[list[Any]] = []
+
+    async def run(self) -> list[Saved]:
+        """Store every envelope not stored before; duplicates get the ticket they are on."""
+        results: list[Saved | None] = [None] * len(self.envs)
+        first: dict[object, int] = {}
+        copies: dict[int, int] = {}
+        unique: list[int] = []
+        for i, env in enumerate(self.envs):
+            seen = first.get(env.id, first.get((env.channel, env.external_id)))
+            if seen is not None:
+                copies[i] = seen
+                continue
+            first[env.id] = first[(env.channel, env.external_id)] = i
+            unique.append(i)
+
+        stored = await self._stored([self.envs[i] for i in unique])
+        fresh: list[int] = []
+        for i in unique:
+            env = self.envs[i]
+            number = stored.get(f"in:{env.id}") or stored.get(f"{env.channel}\0{env.external_id}")
+            if number is None:
+                fresh.append(i)
+            else:
+                results[i] = Saved(number, created=False, duplicate=True)
+
+        if fresh:
+            envs = [self.envs[i] for i in fresh]
+            customers = await self._customers(envs)
+            await self._load_tickets(envs, customers)
+            agents = await self._agents(envs)
+            for i in fresh:
+                results[i] = self._decide(self.envs[i], customers, agents)
+            await self._write(customers)
+
+        for i, j in copies.items():
+            original = results[j]
+            assert original is not None
+            results[i] = Saved(original.ticket, created=False, duplicate=True)
+        return [r for r in results if r is not None]
+
+    async def _stored(self, envs: Sequence[Envelope]) -> dict[str, str]:
+        if not envs:
+            return {}
+        head = (
+            "SELECT m.dedupe_key, m.channel, m.external_id, t.number FROM message m "
+            "JOIN ticket t ON t.id = m.ticket_id WHERE "
+        )
+        cond, args = self.sql.in_("m.dedupe_key", [f"in:{e.id}" for e in envs], "text")
+        parts = [head + cond]
+        by_channel: dict[str, list[str]] = {}
+        for env in envs:
+            by_channel.setdefault(env.channel, []).append(env.external_id)
+        for channel, ids in by_channel.items():
+            c, a = self.sql.in_("m.external_id", ids, "text")
+            parts.append(f"{head}m.channel = ? AND {c}")
+            args += [channel, *a]
+        # UNION ALL, not OR: each branch uses its own unique index on either backend.
+        rows = await self.sql.fetch(" UNION ALL ".join(parts), args)
+        found: dict[str, str] = {}
+        for key, channel, external_id, number in rows:
+            found[key] = number
+            if external_id is not None:
+                found[f"{channel}\0{external_id}"] = number
+        return found
+
+    async def _customers(self, envs: Sequence[Envelope]) -> dict[tuple[str, str], _Customer]:
+        sql = self.sql
+        by_channel: dict[str, dict[str, None]] = {}
+        for env in envs:
+            by_channel.setdefault(env.channel, {})[env.customer.key] = None
+        parts: list[str] = []
+        args: list[Any] = []
+        for channel, keys in by_channel.items():
+            c, a = sql.in_("ci.key", list(keys), "text")
+            parts.append(
+                "SELECT ci.channel, ci.key, c.id, c.name, c.phone, c.email "
+                "FROM customer_identity ci JOIN customer c ON c.id = ci.customer_id "
+                f"WHERE ci.channel = ? AND {c}"
+            )
+            args += [channel, *a]
+        rows = await sql.fetch(" UNION ALL ".join(parts), args)
+        found = {
+            (ch, key): _Customer(sql.to_uuid(cid), name, phone, email)
+            for ch, key, cid, name, phone, email in rows
+        }
+        for env in envs:
+            customer = found.get(_identity(env))
+            if customer is None:
+                customer = found[_identity(env)] = _Customer(uuid4(), new=True)
+            for attr in ("name", "phone", "email"):
+                value = getattr(env.customer, attr)
+                if value and value != getattr(customer, attr):
+                    setattr(customer, attr, value)
+                    customer.changed = True
+
+        new = sorted((k, c) for k, c in found.items() if c.new)
+        if new:
+            await sql.insert(
+                "customer",
+                _CUSTOMER_COLS,
+                [
+                    [sql.uuid(c.id), c.name, c.phone, c.email, False, sql.dt(self.now)]
+                    for _, c in new
+                ],
+            )
+            made = await sql.insert(
+                "customer_identity",
+                _IDENTITY_COLS,
+                [[ch, key, sql.uuid(c.id)] for (ch, key), c in new],
+            )
+            if made != len(new):
+                raise LostRace("customer identity")
+        changed = sorted((c for c in found.values() if c.changed and not c.new), key=lambda c: c.id)
+        await sql.executemany(
+            "UPDATE customer SET name = ?, phone = ?, email = ? WHERE id = ?",
+            [[c.name, c.phone, c.email, sql.uuid(c.id)] for c in changed],
+        )
+        return found
+
+    def _remember(self, row: Row) -> _Ticket:
+        sql = self.sql
+        tid = sql.to_uuid(row[0])
+        ticket = self.tickets.get(tid)
+        if ticket is None:
+            ticket = self.tickets[tid] = _Ticket(
+                id=tid,
+                number=row[1],
+                customer=sql.to_uuid(row[2]),
+                channel=row[3],
+                status=row[4],
+                assignee=row[5],
+                updated_at=sql.to_dt(row[6]),
+            )
+            self.by_number[ticket.number] = ticket
+            self._track_open(ticket)
+        return ticket
+
+    def _track_open(self, ticket: _Ticket) -> None:
+        key = (ticket.customer, ticket.channel)
+        current = self.open.get(key)
+        if ticket.status in OPEN and (current is None or current.updated_at <= ticket.updated_at):
+            self.open[key] = ticket
+
+    async def _load_tickets(
+        self, envs: Sequence[Envelope], customers: dict[tuple[str, str], _Customer]
+    ) -> None:
+        sql = self.sql
+        quoted = sorted({n for env in envs for n in self._quoted(env)})
+        if quoted:
+            c1, a1 = sql.in_("t.number", quoted, "text")
+            c2, a2 = sql.in_("a.number", quoted, "text")
+            rows = await sql.fetch(
+                f"SELECT a.number, {_TICKET_SELECT} FROM ticket_alias a "
+                f"JOIN ticket t ON t.id = a.ticket_id WHERE {c2} "
+                f"UNION ALL SELECT t.number, {_TICKET_SELECT} FROM ticket t WHERE {c1}",
+                a2 + a1,
+            )
+            for row in rows:
+                self.by_number[row[0]] = self._remember(row[1:])
+        known = sorted({c.id for c in customers.values() if not c.new})
+        if known:
+            cutoff = min(_utc(e.received_at) for e in envs) - self.window
+            cond, args = sql.in_("t.customer_id", [sql.uuid(c) for c in known], "uuid")
+            rows = await sql.fetch(
+                f"SELECT {_TICKET_SELECT} FROM ticket t WHERE {cond} "
+                "AND t.status IN ('received', 'in_progress') AND t.updated_at >= ?",
+                [*args, sql.dt(cutoff)],
+            )
+            for row in rows:
+                self._remember(row)
+
+    async def _agents(self, envs: Sequence[Envelope]) -> set[str]:
+        wanted = sorted({e.route.assignee for e in envs if e.route and e.route.assignee})
+        if not wanted:
+            return set()
+        cond, args = self.sql.in_("id", wanted, "text")
+        return {row[0] for row in await self.sql.fetch(f"SELECT id FROM agent WHERE {cond}", args)}
+
+    @staticmethod
+    def _quoted(env: Envelope) -> list[str]:
+        return find_numbers(f"{env.subject or ''}\n{env.text}")
+
+    def _decide(
+        self, env: Envelope, customers: dict[tuple[str, str], _Customer], agents: set[str]
+    ) -> Saved:
+        customer = customers[_identity(env)].id
+        received = _utc(env.received_at)
+        target: _Ticket | None = None
+        for number in self._quoted(env):
+            quoted = self.by_number.get(number)
+            # Only the ticket's own customer may add to it by quoting its number.
+            if quoted is not None and quoted.customer == customer:
+                target = quoted
+                break
+        if target is None:
+            recent = self.open.get((customer, env.channel))
+            if (
+                recent is not None
+                and recent.status in OPEN
+                and recent.updated_at >= received - self.window
+            ):
+                target = recent
+        if target is None:
+            self._create(env, customer, received, agents)
+            return Saved(env.ticket, created=True, duplicate=False)
+        self._join(env, target, received)
+        return Saved(target.number, created=False, duplicate=False)
+
+    def _create(self, env: Envelope, customer: UUID, received: datetime, agents: set[str]) -> None:
+        labels, route = env.labels, env.route
+        assignee = route.assignee if route and route.assignee in agents else None
+        ticket = _Ticket(
+            id=uuid4(),
+            number=env.ticket,
+            customer=customer,
+            channel=env.channel,
+            status="in_progress" if assignee else "received",
+            assignee=assignee,
+            updated_at=received,
+            new=True,
+            row={
+                "category": labels.category if labels else None,
+                "priority": labels.priority if labels else "normal",
+                "tags": list(labels.tags) if labels else [],
+                "team": route.team if route else None,
+                "subject": env.subject,
+                "order_id": env.order_id,
+                "created_at": received,
+            },
+        )
+        self.tickets[ticket.id] = ticket
+        self.by_number[ticket.number] = ticket
+        self._track_open(ticket)
+        self._messages(env, ticket)
+        self._event(env, ticket, "created", {"number": env.ticket, "channel": env.channel})
+        if labels:
+            self._event(env, ticket, "classified", labels.model_dump(mode="json"))
+        if route:
+            data: dict[str, Any] = {"team": route.team, "assignee": assignee}
+            data["reasons"] = list(route.reasons)
+            if route.assignee and not assignee:
+                data["unknown_assignee"] = route.assignee
+            self._event(env, ticket, "assigned", data)
+
+    def _join(self, env: Envelope, ticket: _Ticket, received: datetime) -> None:
+        if ticket.status in CLOSED:
+            reopened_from = ticket.status
+            ticket.status = "in_progress" if ticket.assignee else "received"
+            ticket.reopen_to = ticket.status
+            self._event(env, ticket, "reopened", {"from": reopened_from, "to": ticket.status})
+        ticket.updated_at = max(ticket.updated_at, received)
+        self.tickets[ticket.id] = ticket
+        self._track_open(ticket)
+        if env.ticket != ticket.number:
+            self.aliases.append([env.ticket, self.sql.uuid(ticket.id)])
+            self.by_number[env.ticket] = ticket
+        self._messages(env, ticket)
+        self._event(env, ticket, "message", {"number": env.ticket, "channel": env.channel})
+        ticket.touched = True
+
+    def _messages(self, env: Envelope, ticket: _Ticket) -> None:
+        sql = self.sql
+        inbound = uuid4()
+        tid = sql.uuid(ticket.id)
+        self.messages.append(
+            [
+                sql.uuid(inbound),
+                tid,
+                "in",
+                env.channel,
+                env.external_id,
+                None,
+                env.text,
+                sql.dt(env.received_at),
+                f"in:{env.id}",
+            ]
+        )
+        if env.reply is not None and env.reply.kind != "none":
+            # Stamped with the message it answers (listed after it by direction), so a
+            # message replayed days later does not put its answer after newer messages.
+            at = _utc(env.received_at)
+            self.messages.append(
+                [
+                    sql.uuid(uuid4()),
+                    tid,
+                    "out",
+                    env.channel,
+                    None,
+                    env.reply.kind,
+                    env.reply.text,
+                    sql.dt(at),
+                    f"reply:{env.id}",
+                ]
+            )
+
+    def _event(self, env: Envelope, ticket: _Ticket, kind: str, data: dict[str, Any]) -> None:
+        sql = self.sql
+        self.events.append(
+            [
+                sql.uuid(uuid4()),
+                sql.uuid(ticket.id),
+                kind,
+                "system",
+                sql.json(data),
+                sql.dt(self.now),
+                f"{env.id}:{kind}",
+            ]
+        )
+
+    async def _write(self, customers: dict[tuple[str, str], _Customer]) -> None:
+        sql = self.sql
+        # Rows go in sorted by their unique key, so two writers lock in the same order.
+        new = sorted((t for t in self.tickets.values() if t.new), key=lambda t: t.number)
+        if new:
+            made = await sql.insert(
+                "ticket",
+                _TICKET_COLS,
+                [
+                    [
+                        sql.uuid(t.id),
+                        t.number,
+                        t.status,
+                        t.channel,
+                        t.row["category"],
+                        t.row["priority"],
+                        sql.json(t.row["tags"]),
+                        t.row["team"],
+                        t.assignee,
+                        sql.uuid(t.customer),
+                        t.row["subject"],
+                        t.row["order_id"],
+                        sql.dt(t.row["created_at"]),
+                        sql.dt(t.updated_at),
+                    ]
+                    for t in new
+                ],
+            )
+            if made != len(new):
+                raise LostRace("ticket")
+        self.messages.sort(key=lambda m: m[-1])
+        # A reply row only ever clashes when its inbound message does, so a short count
+        # means another writer stored some of these messages first.
+        if await sql.insert("message", _MESSAGE_COLS, self.messages) != len(self.messages):
+            raise LostRace("message")
+        self.aliases.sort(key=lambda a: a[0])
+        await sql.insert("ticket_alias", _ALIAS_COLS, self.aliases)
+        self.events.sort(key=lambda e: e[-1])
+        await sql.insert("event", _EVENT_COLS, self.events)
+        old = sorted(
+            (t for t in self.tickets.values() if t.touched and not t.new),
+            key=lambda t: t.id,
+        )
+        await sql.executemany(
+            f"UPDATE ticket SET updated_at = {sql.greatest}(updated_at, ?) WHERE id = ?",
+            [[sql.dt(t.updated_at), sql.uuid(t.id)] for t in old],
+        )
+        await sql.executemany(
+            "UPDATE ticket SET status = ?, closed_at = NULL "
+            "WHERE id = ? AND status IN ('resolved', 'closed')",
+            [[t.reopen_to, sql.uuid(t.id)] for t in old if t.reopen_to],
+        )

@@ -1,0 +1,163 @@
+"""Tortoise models of the ticket store (app label `intake_hub`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+APP = "intake_hub"
+
+
+class Customer(Model):
+    """A person who wrote to us on one or more channels."""
+
+    id = fields.UUIDField(primary_key=True)
+    name = fields.CharField(max_length=200, null=True)
+    phone = fields.CharField(max_length=64, null=True)
+    email = fields.CharField(max_length=254, null=True)
+    vip = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        app = APP
+        table = "customer"
+
+
+class CustomerIdentity(Model):
+    """How one channel knows a customer."""
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    key = fields.CharField(max_length=200)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "intake_hub.Customer", related_name="identities", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "customer_identity"
+        unique_together = (("channel", "key"),)
+
+
+class Team(Model):
+    """A department tickets are routed to."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    name = fields.CharField(max_length=200)
+
+    class Meta:
+        app = APP
+        table = "team"
+
+
+class Agent(Model):
+    """A person who works tickets, signing in with a bearer token."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    name = fields.CharField(max_length=200)
+    role = fields.CharField(max_length=16)
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "intake_hub.Team", related_name="agents", null=True, on_delete=fields.SET_NULL
+    )
+    skills: fields.Field[list[str]] = fields.JSONField(default=list)
+    online = fields.BooleanField(default=True)
+    capacity = fields.IntField(default=50)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        app = APP
+        table = "agent"
+
+
+class Ticket(Model):
+    """One customer issue (工单) and its state."""
+
+    id = fields.UUIDField(primary_key=True)
+    number = fields.CharField(max_length=11, unique=True)
+    status = fields.CharField(max_length=16)
+    channel = fields.CharField(max_length=16)
+    category = fields.CharField(max_length=32, null=True)
+    priority = fields.CharField(max_length=8, default="normal")
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)
+    team = fields.CharField(max_length=64, null=True)
+    assignee: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "intake_hub.Agent", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "intake_hub.Customer", related_name="tickets", on_delete=fields.RESTRICT
+    )
+    subject = fields.CharField(max_length=200, null=True)
+    order_id = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "ticket"
+        indexes = (
+            ("created_at", "id"),
+            ("status", "created_at"),
+            ("category", "created_at"),
+            ("channel", "created_at"),
+            ("assignee_id", "status"),
+            ("customer_id", "channel", "status", "updated_at"),
+        )
+
+
+class TicketAlias(Model):
+    """The number of a follow-up that joined an older ticket."""
+
+    id = fields.IntField(primary_key=True)
+    number = fields.CharField(max_length=11, unique=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake_hub.Ticket", related_name="aliases", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "ticket_alias"
+
+
+class Message(Model):
+    """One message of a ticket's conversation, inbound or outbound."""
+
+    id = fields.UUIDField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake_hub.Ticket", related_name="messages", on_delete=fields.CASCADE
+    )
+    direction = fields.CharField(max_length=3)
+    channel = fields.CharField(max_length=16)
+    external_id = fields.CharField(max_length=255, null=True)
+    kind = fields.CharField(max_length=16, null=True)
+    text = fields.TextField()
+    created_at = fields.DatetimeField()
+    dedupe_key = fields.CharField(max_length=64, unique=True)
+
+    class Meta:
+        app = APP
+        table = "message"
+        unique_together = (("channel", "external_id"),)
+        indexes = (("ticket_id", "created_at"),)
+
+
+class Event(Model):
+    """One audit record per change of a ticket."""
+
+    id = fields.UUIDField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake_hub.Ticket", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=64)
+    data: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+    dedupe_key = fields.CharField(max_length=80, unique=True, null=True)
+
+    class Meta:
+        app = APP
+        table = "event"
+        indexes = (("ticket_id", "created_at"),)

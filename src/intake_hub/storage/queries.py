@@ -1,0 +1,172 @@
+"""Read side for the agent API and the customer status page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.functions import Count
+
+from intake_hub.api.schemas import (
+    CustomerOut,
+    MessageOut,
+    TicketDetail,
+    TicketPage,
+    TicketStatus,
+    TicketSummary,
+)
+from intake_hub.storage.models import Message, Ticket, TicketAlias
+from intake_hub.ticketno import normalize
+
+MAX_LIMIT = 200
+_SUMMARY = (
+    "id",
+    "number",
+    "status",
+    "channel",
+    "category",
+    "priority",
+    "tags",
+    "team",
+    "assignee_id",
+    "subject",
+    "created_at",
+    "updated_at",
+)
+
+
+def encode_cursor(created_at: datetime, ticket_id: UUID) -> str:
+    """The opaque cursor that continues after the given ticket."""
+    raw = json.dumps([created_at.isoformat(), str(ticket_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The position a cursor stands for; `ValueError` if it is not one we made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, tid = json.loads(raw)
+        created_at = datetime.fromisoformat(at)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, UUID(tid)
+    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise ValueError(f"invalid cursor: {cursor!r}") from exc
+
+
+def _summary(row: dict[str, Any]) -> TicketSummary:
+    data = {k: v for k, v in row.items() if k in TicketSummary.model_fields}
+    return TicketSummary(**data, assignee=row["assignee_id"])
+
+
+async def list_tickets(
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    channel: str | None = None,
+    assignee: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TicketPage:
+    """One page of tickets, newest first, filtered; `next` continues where it ends."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    query = Ticket.all()
+    for name, value in (
+        ("status", status),
+        ("category", category),
+        ("channel", channel),
+        ("assignee_id", assignee),
+    ):
+        if value is not None:
+            query = query.filter(**{name: value})
+    if cursor is not None:
+        at, tid = decode_cursor(cursor)
+        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=tid))
+    rows = await query.order_by("-created_at", "-id").limit(limit + 1).values(*_SUMMARY)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return TicketPage(
+        items=[_summary(r) for r in rows],
+        next=encode_cursor(last["created_at"], last["id"]) if more and last else None,
+    )
+
+
+async def _resolve(number: str) -> Ticket | None:
+    canonical = normalize(number) or number
+    ticket = await Ticket.get_or_none(number=canonical)
+    if ticket is None:
+        alias = await TicketAlias.get_or_none(number=canonical).select_related("ticket")
+        ticket = alias.ticket if alias is not None else None
+    return ticket
+
+
+async def _conversation(ticket: Ticket) -> list[MessageOut]:
+    rows = await (
+        Message.filter(ticket_id=ticket.id)
+        .order_by("created_at", "direction")
+        .values("direction", "text", "channel", "created_at", "kind")
+    )
+    return [
+        MessageOut(
+            direction=r["direction"],
+            text=r["text"],
+            channel=r["channel"],
+            at=r["created_at"],
+            kind=r["kind"],
+        )
+        for r in rows
+    ]
+
+
+async def get_ticket(number: str) -> TicketDetail | None:
+    """A ticket with its customer and conversation, by its number or a follow-up's."""
+    ticket = await _resolve(number)
+    if ticket is None:
+        return None
+    customer = await ticket.customer
+    row = {name: getattr(ticket, name) for name in _SUMMARY}
+    return TicketDetail(
+        **{k: v for k, v in row.items() if k in TicketSummary.model_fields},
+        assignee=ticket.assignee_id,  # type: ignore[attr-defined]
+        customer=CustomerOut(
+            id=str(customer.id),
+            name=customer.name,
+            phone=customer.phone,
+            email=customer.email,
+            vip=customer.vip,
+        ),
+        order_id=ticket.order_id,
+        messages=await _conversation(ticket),
+    )
+
+
+async def ticket_status(number: str) -> TicketStatus | None:
+    """What the customer may see of a ticket, by its number or a follow-up's."""
+    ticket = await _resolve(number)
+    if ticket is None:
+        return None
+    return TicketStatus(
+        number=ticket.number,
+        status=ticket.status,
+        subject=ticket.subject,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        messages=await _conversation(ticket),
+    )
+
+
+async def ticket_counts() -> dict[tuple[str, str], int]:
+    """How many tickets there are per (channel, status), for metrics."""
+    rows = (
+        await Ticket.all()
+        .annotate(n=Count("id"))
+        .group_by("channel", "status")
+        .values("channel", "status", "n")
+    )
+    return {(r["channel"], r["status"]): r["n"] for r in rows}

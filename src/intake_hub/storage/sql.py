@@ -1,0 +1,176 @@
+"""Set-based SQL for SQLite and PostgreSQL on the driver connections tortoise manages.
+
+The writer speaks through this small interface so one batch costs a handful of
+statements on either backend: set-based inserts with ON CONFLICT DO NOTHING that
+report how many rows went in, `IN` lists, and an explicit transaction around it all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+Row = Sequence[Any]
+Column = tuple[str, str]  # name and PostgreSQL type
+
+
+class Sql:
+    """Statements for one transaction; `?` marks a parameter on both backends."""
+
+    postgres = False
+    greatest = "MAX"
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Run a query and return its rows."""
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for every row of parameters."""
+        raise NotImplementedError
+
+    async def insert(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """Insert rows, skipping any that hit a unique constraint; return how many went in."""
+        raise NotImplementedError
+
+    def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
+        """A `column IN (values)` condition and its parameters."""
+        raise NotImplementedError
+
+    def uuid(self, value: UUID) -> Any:
+        """A UUID as the driver wants it."""
+        return value
+
+    def dt(self, value: datetime) -> Any:
+        """A timestamp as the driver wants it (always UTC)."""
+        return value.astimezone(UTC)
+
+    def json(self, value: Any) -> str:
+        """A JSON column value."""
+        return orjson.dumps(value).decode()
+
+    def to_uuid(self, value: Any) -> UUID:
+        """A UUID read back from the driver."""
+        return value if isinstance(value, UUID) else UUID(str(value))
+
+    def to_dt(self, value: Any) -> datetime:
+        """A timestamp read back from the driver."""
+        if isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(str(value))
+
+
+class _Sqlite(Sql):
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, list(args)))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._conn.executemany(sql, [list(r) for r in rows])
+
+    async def insert(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        if not rows:
+            return 0
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        marks = ", ".join("?" * len(columns))
+        cursor = await self._conn.executemany(
+            f'INSERT INTO "{table}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING',
+            [list(r) for r in rows],
+        )
+        return int(cursor.rowcount)
+
+    def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
+        if not values:
+            return "0 = 1", []
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+    def uuid(self, value: UUID) -> Any:
+        return str(value)
+
+    def dt(self, value: datetime) -> Any:
+        # The format tortoise itself writes, so ORM reads and text comparisons agree.
+        return value.astimezone(UTC).isoformat(" ")
+
+
+def _numbered(sql: str) -> str:
+    parts = sql.split("?")
+    out = [parts[0]]
+    for i, part in enumerate(parts[1:], start=1):
+        out.append(f"${i}{part}")
+    return "".join(out)
+
+
+class _Postgres(Sql):
+    postgres = True
+    greatest = "GREATEST"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._conn.fetch(_numbered(sql), *args))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._conn.executemany(_numbered(sql), rows)
+
+    async def insert(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        if not rows:
+            return 0
+        # One array per column: the statement text is the same for any row count,
+        # so asyncpg prepares it once.
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        arrays = ", ".join(
+            f"${i}::{'text' if pgtype == 'jsonb' else pgtype}[]"
+            for i, (_, pgtype) in enumerate(columns, start=1)
+        )
+        cols = ", ".join(
+            f"c{i}::jsonb" if pgtype == "jsonb" else f"c{i}"
+            for i, (_, pgtype) in enumerate(columns, start=1)
+        )
+        aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
+        status = await self._conn.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {cols} FROM unnest({arrays}) '
+            f"AS u({aliases}) ON CONFLICT DO NOTHING",
+            *[[row[i] for row in rows] for i in range(len(columns))],
+        )
+        return int(status.rsplit(" ", 1)[1])
+
+    def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?::{pgtype}[])", [list(values)]
+
+
+@asynccontextmanager
+async def transaction(client: BaseDBAsyncClient) -> AsyncIterator[Sql]:
+    """One write transaction on the client's own connection (SQLite) or a pooled one."""
+    dialect = client.capabilities.dialect
+    async with client.acquire_connection() as conn:
+        if dialect == "sqlite":
+            # IMMEDIATE takes the write lock up front: a deferred transaction that
+            # reads first cannot wait for another process's lock, it fails at once.
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Sqlite(conn)
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+        elif dialect == "postgres":
+            async with conn.transaction():
+                yield _Postgres(conn)
+        else:
+            raise RuntimeError(f"unsupported database dialect {dialect!r}")

@@ -1,0 +1,88 @@
+"""The persist stage's writer: micro-batched, set-based, idempotent by unique constraints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg  # type: ignore[import-untyped]
+from tortoise import Tortoise
+
+from intake_hub.envelope import Envelope
+from intake_hub.storage.batch import Batch, LostRace, Saved
+from intake_hub.storage.db import CONNECTION
+from intake_hub.storage.sql import transaction
+
+__all__ = ["Saved", "TicketWriter"]
+
+_RETRYABLE = (LostRace, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+@dataclass
+class _Pending:
+    env: Envelope
+    future: asyncio.Future[Saved]
+
+
+class TicketWriter:
+    """Stores envelopes as tickets, messages and events, many per transaction."""
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 256,
+        followup_window: float = 7 * 24 * 3600,
+        connection: str = CONNECTION,
+        attempts: int = 5,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+        self.followup_window = followup_window
+        self.connection = connection
+        self.attempts = attempts
+        self._pending: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def save(self, env: Envelope) -> Saved:
+        """Store one envelope; returns once the batch holding it has committed."""
+        future: asyncio.Future[Saved] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(env, future))
+        if self._task is None or self._task.done():
+            # Started, not awaited: every save issued before the loop next turns joins this batch.
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def close(self) -> None:
+        """Wait until everything handed to `save` so far is written (or has failed)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.batch_size]
+            del self._pending[: len(batch)]
+            try:
+                results = await self._store([p.env for p in batch])
+            except Exception as exc:
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+            else:
+                for p, result in zip(batch, results, strict=True):
+                    if not p.future.done():
+                        p.future.set_result(result)
+
+    async def _store(self, envs: Sequence[Envelope]) -> list[Saved]:
+        client = Tortoise.get_connection(self.connection)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with transaction(client) as sql:
+                    return await Batch(sql, envs, self.followup_window).run()
+            except _RETRYABLE:
+                # Another writer stored some of these first (or PostgreSQL picked us as
+                # the deadlock victim): start over, and the next pass sees its rows.
+                if attempt == self.attempts:
+                    raise
+        raise AssertionError("unreachable")
