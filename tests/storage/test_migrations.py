@@ -12,8 +12,7 @@ import pytest
 from tortoise.context import TortoiseContext
 
 from intake_hub.storage import db
-
-from .conftest import PG_ADMIN, PG_BASE
+from tests.conftest import PG_ADMIN, PG_BASE
 
 Schema = dict[str, Any]
 _RECORDER = {"tortoise_migrations"}

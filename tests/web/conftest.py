@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,9 +19,11 @@ Client = TestClient  # type: ignore[type-arg]
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    """A test client on the whole service: HTTP, bus, every stage and SQLite."""
-    return await aiohttp_client(create_app(settings))
+async def client(
+    settings: Settings, db_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> Client:
+    """A test client on the whole service: HTTP, bus, every stage, on SQLite and PostgreSQL."""
+    return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
 
 
 async def settle(client: Client) -> None:
