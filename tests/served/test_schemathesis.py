@@ -38,6 +38,7 @@ def test_generated_requests_never_get_a_server_error(served: Served, tmp_path: P
             "--report-ndjson-path",
             str(report),
         ],
+        cwd=tmp_path,  # schemathesis keeps its example database in the working directory
         capture_output=True,
         text=True,
         timeout=600,
