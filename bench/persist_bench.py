@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 
 from intake_hub.envelope import CustomerRef, Envelope, Labels, Reply, Route
+from intake_hub.ids import uuid7
 from intake_hub.storage import db
 from intake_hub.storage.models import Message, Ticket
 from intake_hub.storage.writer import TicketWriter
@@ -33,10 +34,10 @@ def envelopes(n: int, customers: int) -> list[Envelope]:
     now = datetime.now(UTC)
     out = [
         Envelope(
-            id=uuid.uuid4(),
+            id=uuid7(),
             channel="wechat" if i % 3 else "web",
             source="bench",
-            external_id=uuid.uuid4().hex,
+            external_id=f"ext-{i}",
             ticket=numbers.next(),
             customer=CustomerRef(key=f"cust-{i % customers}", name=f"客户{i % customers}"),
             text=f"我的订单 {i} 的快递一直没有更新，麻烦查一下",

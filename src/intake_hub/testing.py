@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from intake_hub.envelope import Channel, CustomerRef, Envelope
+from intake_hub.ids import uuid7
 from intake_hub.ticketno import TicketNumbers
 
 _numbers = TicketNumbers(node=1023)
@@ -20,7 +20,7 @@ def make_envelope(
     **fields: Any,
 ) -> Envelope:
     """A fresh inbound envelope with realistic defaults; override any field by keyword."""
-    env_id = fields.pop("id", uuid.uuid4())
+    env_id = fields.pop("id", uuid7())
     values: dict[str, Any] = {
         "id": env_id,
         "channel": channel,

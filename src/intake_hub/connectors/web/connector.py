@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from intake_hub.access import Links, check_code
 from intake_hub.api.errors import BadRequest, field_errors, json_response, read_json
 from intake_hub.api.schemas import TicketStatus, WebMessageAccepted, WebMessageIn
 from intake_hub.connectors.web.normalize import to_envelope
+from intake_hub.ids import uuid7
 from intake_hub.intake import Emit
 from intake_hub.metrics import Metrics
 from intake_hub.pages import render
@@ -59,17 +59,16 @@ class WebConnector:
         number = self.numbers.next()
         env = to_envelope(
             msg,
-            env_id=uuid.uuid4(),
+            env_id=uuid7(),
             ticket=number,
             received_at=datetime.now(UTC),
             source=f"web/{self.config.name}",
         )
         await self.emit(env)
         self.metrics.intake_latency.labels("web").observe(time.perf_counter() - started)
+        code = self.links.code(number)
         return WebMessageAccepted(
-            ticket=number,
-            access_code=self.links.code(number),
-            status_url=self.links.status_url(number),
+            ticket=number, access_code=code, status_url=self.links.status_url(number, code)
         )
 
     async def api_submit(self, request: web.Request) -> web.Response:
