@@ -76,7 +76,7 @@ class _Sqlite(Sql):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            await self._conn.executemany(sql, [list(r) for r in rows])
+            await self._conn.executemany(sql, rows)
 
     async def insert(
         self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
@@ -87,7 +87,7 @@ class _Sqlite(Sql):
         marks = ", ".join("?" * len(columns))
         cursor = await self._conn.executemany(
             f'INSERT INTO "{table}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING',
-            [list(r) for r in rows],
+            rows,
         )
         return int(cursor.rowcount)
 
