@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.served.conftest import Served, start_service
+from tests.served.conftest import Served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -37,22 +37,12 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Served]:
-    """A service process for the browser to talk to."""
-    home = tmp_path / "home"
-    home.mkdir()
-    s = start_service(home)
-    yield s
-    s.stop()
-
-
 def test_customer_submits_the_form_and_reads_the_status(
-    browser: Browser, service: Served, tmp_path: Path
+    browser: Browser, served: Served, tmp_path: Path
 ) -> None:
     """Filling the Chinese form shows a ticket number and code; the status page shows the ack."""
     page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
-    page.goto(service.url + "/")
+    page.goto(served.url + "/")
     assert page.locator("h1").inner_text() == "联系客服"
     page.fill("input[name=name]", "王女士")
     page.fill("input[name=contact]", "13800138000")
@@ -66,7 +56,7 @@ def test_customer_submits_the_form_and_reads_the_status(
     page.screenshot(path=str(tmp_path / "accepted.png"))
 
     # Later, the customer comes back through the link and sees the conversation.
-    page.goto(f"{service.url}/tickets/{number.replace('-', '')}?code={code}")
+    page.goto(f"{served.url}/tickets/{number.replace('-', '')}?code={code}")
     page.wait_for_selector(".msg.out", timeout=10_000)
     for _ in range(20):
         if page.locator(".msg.out").count():
@@ -80,9 +70,9 @@ def test_customer_submits_the_form_and_reads_the_status(
     assert page.locator("#status").get_attribute("data-status") in ("received", "in_progress")
 
 
-def test_english_browser_gets_the_english_form(browser: Browser, service: Served) -> None:
+def test_english_browser_gets_the_english_form(browser: Browser, served: Served) -> None:
     """A browser asking for English sees the English form."""
     page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
-    page.goto(service.url + "/")
+    page.goto(served.url + "/")
     assert page.locator("h1").inner_text() == "Contact customer service"
     assert page.locator("button[type=submit]").inner_text() == "Send"
