@@ -27,6 +27,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from intake_hub.app import create_app
+    from intake_hub.connectors.registry import ConnectorConfigError
+    from intake_hub.rules import RulesError
 
     try:
         import uvloop
@@ -37,8 +39,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.http_host
     port = args.port or settings.http_port
     settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        app = create_app(settings)
+    except (RulesError, ConnectorConfigError) as exc:
+        print(f"intake-hub: {exc}", file=sys.stderr)
+        return 2
     web.run_app(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
