@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import asyncpg
+
+from intake_hub.app import create_app
+from intake_hub.config import Settings
+from tests.conftest import PG_ADMIN
 from tests.web.conftest import Client, post_message, settle
 
 
@@ -38,3 +47,28 @@ async def test_openapi_document_describes_the_public_api(client: Client) -> None
     web_in = doc["components"]["schemas"]["WebMessageIn"]
     assert set(web_in["required"]) == {"name", "contact", "text"}
     assert web_in["additionalProperties"] is False
+
+
+async def test_readyz_names_the_database_while_it_is_unreachable(
+    settings: Settings, pg_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """With PostgreSQL refusing connections /readyz is 503 naming the database, then recovers."""
+    client = await aiohttp_client(create_app(replace(settings, database_url=pg_url)))
+    name = pg_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert "database" in (await resp.json())["degraded"]
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    for _ in range(50):
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert (await client.get("/readyz")).status == 200
