@@ -16,7 +16,7 @@ from intake_hub.api.errors import BadRequest, error_response
 from intake_hub.api.openapi import openapi_document
 from intake_hub.api.schemas import TicketPage
 from intake_hub.api.tickets import TicketApi, TicketQuery
-from intake_hub.bus import Bus, MemoryBus, RetryPolicy
+from intake_hub.bus import Bus, MemoryBus, RabbitBus, RetryPolicy
 from intake_hub.config import Settings
 from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig, WebConnector
@@ -100,7 +100,7 @@ class StageSet:
 def make_bus(settings: Settings) -> Bus:
     """The bus the settings ask for: RabbitMQ when `AMQP_URL` is set, else in-process."""
     if settings.amqp_url:
-        raise SystemExit("INTAKE_HUB_AMQP_URL is set, but this build has only the in-process bus")
+        return RabbitBus(settings.amqp_url, prefetch=settings.concurrency)
     return MemoryBus()
 
 

@@ -8,16 +8,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from intake_hub.bus import Bus, MemoryBus, QueueSpec, RetryPolicy, Unroutable
+from intake_hub.bus import Bus, MemoryBus, QueueSpec, RabbitBus, RetryPolicy, Unroutable
 from intake_hub.envelope import Envelope
 from intake_hub.testing import make_envelope
+from tests.bus.conftest import new_namespace, remove_topology
 
 FAST = RetryPolicy(delays=(0.05, 0.1))
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "rabbit"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     """A started bus of each implementation, closed after the test."""
+    if request.param == "rabbit":
+        rabbit = RabbitBus(request.getfixturevalue("amqp_url"), namespace=new_namespace())
+        await rabbit.start()
+        yield rabbit
+        await remove_topology(rabbit)
+        return
     b: Bus = MemoryBus()
     await b.start()
     yield b

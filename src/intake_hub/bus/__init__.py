@@ -11,6 +11,7 @@ from intake_hub.bus.base import (
     Unroutable,
 )
 from intake_hub.bus.memory import MemoryBus
+from intake_hub.bus.rabbit import RabbitBus
 
 __all__ = [
     "Bus",
@@ -20,6 +21,7 @@ __all__ = [
     "Handler",
     "MemoryBus",
     "QueueSpec",
+    "RabbitBus",
     "RetryPolicy",
     "Unroutable",
 ]
