@@ -21,7 +21,16 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_BASE = "postgres://postgres@127.0.0.1:5432/"
-TABLES = ("event", "message", "ticket_alias", "ticket", "agent", "team", "customer_identity")
+TABLES = (
+    "event",
+    "message",
+    "ticket_alias",
+    "ticket",
+    "agent",
+    "team",
+    "customer_identity",
+    "wechat_delivery",
+)
 
 
 async def _pg_up() -> bool:

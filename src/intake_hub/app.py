@@ -20,6 +20,8 @@ from intake_hub.bus import Bus, MemoryBus, RabbitBus, RetryPolicy
 from intake_hub.config import Settings
 from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig, WebConnector
+from intake_hub.connectors.wechat.config import WeChatConfig
+from intake_hub.connectors.wechat.connector import WeChatConnector
 from intake_hub.envelope import Envelope
 from intake_hub.intake import Intake
 from intake_hub.metrics import Metrics
@@ -156,6 +158,12 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
                 config, s.intake.emit, s.numbers, s.links, queries.ticket_status, metrics
             )
             app.router.add_routes(web_channel.routes())
+        elif isinstance(config, WeChatConfig):
+            if not config.configured:
+                log.info("wechat/%s: no token configured, channel not mounted", config.name)
+                continue
+            wechat = WeChatConnector(config, s.intake.request, s.numbers, metrics)
+            app.router.add_routes(wechat.routes())
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
     app.router.add_routes(ticket_api.routes())

@@ -12,10 +12,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from intake_hub.connectors.web.connector import WebConfig
+from intake_hub.connectors.wechat.config import WeChatConfig
 
-REGISTRY: dict[str, type[BaseModel]] = {"web": WebConfig}
+REGISTRY: dict[str, type[BaseModel]] = {"web": WebConfig, "wechat": WeChatConfig}
 
-_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# `${VAR}` must be set; `${VAR:-default}` falls back when unset or empty, as in the shell.
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 
 class ConnectorConfigError(ValueError):
@@ -26,9 +28,12 @@ def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
-            if m.group(1) not in env:
-                raise ConnectorConfigError(f"{where}: environment variable {m.group(1)} is not set")
-            return env[m.group(1)]
+            name, default = m.group(1), m.group(2)
+            if default is not None:
+                return env.get(name) or default
+            if name not in env:
+                raise ConnectorConfigError(f"{where}: environment variable {name} is not set")
+            return env[name]
 
         return _VAR.sub(sub, value)
     if isinstance(value, dict):

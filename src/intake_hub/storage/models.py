@@ -161,3 +161,22 @@ class Event(Model):
         app = APP
         table = "event"
         indexes = (("ticket_id", "created_at"),)
+
+
+class WeChatDelivery(Model):
+    """A WeChat push's first answer, replayed to its retries."""
+
+    id = fields.IntField(primary_key=True)
+    instance = fields.CharField(max_length=64)
+    msg_key = fields.CharField(max_length=160)
+    envelope_id = fields.UUIDField()
+    ticket = fields.CharField(max_length=11)
+    # NULL while the first delivery still waits for its reply; "" means it answered `success`.
+    answer = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    answered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "wechat_delivery"
+        unique_together = (("instance", "msg_key"),)

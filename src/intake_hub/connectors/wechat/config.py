@@ -1,0 +1,81 @@
+"""`connectors/wechat.yaml`: one official account, validated; no I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+WECHAT_DEADLINE_S = 5.0
+
+
+def _aes_key_ok(value: str) -> bool:
+    if len(value) != 43:
+        return False
+    try:
+        return len(base64.b64decode(value + "=", validate=True)) == 32
+    except binascii.Error:
+        return False
+
+
+class WeChatConfig(BaseModel):
+    """One official account: its token, safe-mode keys, reply budget and fixed answers.
+
+    An empty `token` means the account is not configured: the app skips the instance,
+    so the shipped file can reference unset variables and `serve` still starts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["wechat"] = "wechat"
+    name: str = Field(default="wechat", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    token: str = Field(default="", repr=False)
+    app_id: str = ""
+    app_secret: str = Field(default="", repr=False)
+    aes_key: str = Field(default="", repr=False)
+    previous_aes_key: str = Field(default="", repr=False)
+    api_base: str = "https://api.weixin.qq.com"
+    reply_budget_s: float = Field(default=3.0, gt=0, lt=WECHAT_DEADLINE_S)
+    welcome: str = ""
+    menu: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        # WeChat's own settings page only accepts 3-32 letters and digits.
+        if value and not (3 <= len(value) <= 32 and value.isascii() and value.isalnum()):
+            raise ValueError("a WeChat token is 3-32 letters and digits")
+        return value
+
+    @field_validator("aes_key", "previous_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: str) -> str:
+        if value and not _aes_key_ok(value):
+            raise ValueError("an EncodingAESKey is 43 base64 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_mode_needs_app_id(self) -> WeChatConfig:
+        if self.token and self.aes_key and not self.app_id:
+            raise ValueError("safe mode (aes_key) needs app_id: decrypted messages are checked")
+        if self.previous_aes_key and not self.aes_key:
+            raise ValueError("previous_aes_key is only a fallback beside aes_key")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether this instance has a token, i.e. should be mounted."""
+        return bool(self.token)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the account runs in safe (AES) mode: plaintext pushes are then refused."""
+        return bool(self.aes_key)
+
+    @property
+    def aes_keys(self) -> tuple[str, ...]:
+        """The keys to try, current first, then the one from before the last rotation."""
+        return tuple(k for k in (self.aes_key, self.previous_aes_key) if k)

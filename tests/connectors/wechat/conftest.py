@@ -1,0 +1,149 @@
+"""WeChat test kit: genuine signed and encrypted pushes, a stand-in core, a served connector."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import xmltodict  # type: ignore[import-untyped]
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+from wechatpy.crypto import WeChatCrypto
+
+from intake_hub.connectors.wechat.config import WeChatConfig
+from intake_hub.connectors.wechat.connector import WeChatConnector
+from intake_hub.connectors.wechat.normalize import signature
+from intake_hub.envelope import Envelope, Reply
+from intake_hub.metrics import Metrics
+from intake_hub.storage import db
+from intake_hub.storage.models import WeChatDelivery
+from intake_hub.ticketno import TicketNumbers
+
+TOKEN = "shopToken2024"
+APP_ID = "wx5823bf96d3bd56c7"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OLD_AES_KEY = "GFEDCBA9876543210zyxwvutsrqponmlkjihgfedcba"
+ACCOUNT = "gh_7f083739789a"
+OPENID = "oia2TjjewbmiOUlr6X-1crbLOvLw"
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+def text_push(msg_id: int, content: str = "衣服开线了，想退货", openid: str = OPENID) -> str:
+    """A customer's text message as WeChat pushes it."""
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def event_push(event: str, create_time: int = 1714036504, key: str = "") -> str:
+    """An event push (no MsgId) from the test customer."""
+    extra = f"<EventKey><![CDATA[{key}]]></EventKey>" if key else ""
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event>{extra}</xml>"
+    )
+
+
+def signed(token: str = TOKEN, nonce: str = "1514711492", **extra: str) -> dict[str, str]:
+    """The query WeChat puts on every request: timestamp, nonce and their signature."""
+    ts = str(int(time.time()))
+    return {"signature": signature(token, ts, nonce), "timestamp": ts, "nonce": nonce, **extra}
+
+
+def encrypt(xml: str, key: str = AES_KEY, app_id: str = APP_ID) -> tuple[str, dict[str, str]]:
+    """A safe-mode push made by wechatpy's own encryption: the body and its query."""
+    query = signed(encrypt_type="aes")
+    sealed = xmltodict.parse(
+        WeChatCrypto(TOKEN, key, app_id).encrypt_message(xml, query["nonce"], query["timestamp"])
+    )["xml"]
+    query["msg_signature"] = sealed["MsgSignature"]
+    body = (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{sealed['Encrypt']}]]></Encrypt></xml>"
+    )
+    return body, query
+
+
+def open_reply(text: str, key: str = AES_KEY) -> dict[str, Any]:
+    """The passive reply decrypted with wechatpy (checking its signature) and parsed."""
+    outer = xmltodict.parse(text)["xml"]
+    plain = WeChatCrypto(TOKEN, key, APP_ID).decrypt_message(
+        text, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]
+    )
+    reply: dict[str, Any] = xmltodict.parse(plain)["xml"]
+    return reply
+
+
+class FakeCore:
+    """Stands in for `Intake.request`: records envelopes, replies after `delay` seconds."""
+
+    def __init__(self) -> None:
+        self.seen: list[Envelope] = []
+        self.reply_text = "已收到，工单号 0K3M-7Q2X-9HT"
+        self.delay = 0.0
+        self.fail = False
+        self.fail_once_after: float | None = None
+
+    async def request(self, env: Envelope, budget: float) -> Reply | None:
+        """Publish-and-wait as the real intake does, with a settable delay or failure."""
+        if self.fail_once_after is not None:
+            await asyncio.sleep(self.fail_once_after)
+            self.fail_once_after = None
+            raise ConnectionError("bus down")
+        if self.fail:
+            raise ConnectionError("bus down")
+        self.seen.append(env)
+        if self.delay > budget:
+            await asyncio.sleep(budget)
+            return None
+        await asyncio.sleep(self.delay)
+        return Reply(kind="ack", text=self.reply_text)
+
+
+async def post(
+    client: Client, path: str, body: str | bytes, query: dict[str, str]
+) -> ClientResponse:
+    """POST a push the way WeChat does."""
+    return await client.post(path, data=body, params=query, headers={"Content-Type": "text/xml"})
+
+
+async def stored() -> int:
+    """How many deliveries the dedupe table holds."""
+    return await WeChatDelivery.all().count()
+
+
+@pytest.fixture
+async def database(db_url: str) -> AsyncIterator[None]:
+    """An empty dedupe table on each backend (the shared fixture does not know this table)."""
+    await db.open_db(db_url)
+    await WeChatDelivery.all().delete()
+    yield
+    await db.close_db()
+
+
+Serve = Callable[..., Awaitable[tuple[Client, FakeCore]]]
+
+
+@pytest.fixture
+def serve(database: None, aiohttp_client: Callable[..., Awaitable[Client]]) -> Serve:
+    """A served WeChat connector on a config with the given changes, and its fake core."""
+
+    async def make(**changes: Any) -> tuple[Client, FakeCore]:
+        values: dict[str, Any] = {"name": "shop", "token": TOKEN, "app_id": APP_ID} | changes
+        core = FakeCore()
+        numbers = TicketNumbers(1)
+        connector = WeChatConnector(WeChatConfig(**values), core.request, numbers, Metrics())
+        app = web.Application()
+        app.router.add_routes(connector.routes())
+        return await aiohttp_client(app), core
+
+    return make

@@ -1,0 +1,102 @@
+"""WeChat push to envelope: golden payload files, and broken pushes refused by name."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from intake_hub.bus import codec
+from intake_hub.connectors.wechat.normalize import (
+    BadMessage,
+    NoTicket,
+    cdata_safe,
+    parse,
+    signature,
+    to_envelope,
+)
+
+PAYLOADS = Path(__file__).parent / "payloads"
+CASES = sorted(PAYLOADS.glob("*.xml"))
+MENU = {"LOGISTICS": "查询物流"}
+HEAD = (
+    "<ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>"
+    "<CreateTime>1714036504</CreateTime>"
+)
+
+
+@pytest.mark.parametrize("payload", CASES, ids=[p.stem for p in CASES])
+def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
+    """Each recorded WeChat push gives exactly the envelope (or the no-ticket answer) beside it."""
+    outcome = to_envelope(
+        parse(payload.read_bytes()),
+        env_id=uuid.uuid4(),
+        ticket="0K3M7Q2X9HT",
+        received_at=datetime.now(UTC),
+        instance="shop",
+        welcome="欢迎关注",
+        menu=MENU,
+    )
+    expected = json.loads(payload.with_suffix(".expected.json").read_text())
+    if isinstance(outcome, NoTicket):
+        assert {"no_ticket": {"reply": outcome.reply, "why": outcome.why}} == expected
+        return
+    got = outcome.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    assert {k: got.get(k) for k in expected} == expected
+    assert set(got) - set(expected) <= {"id", "ticket", "received_at"}
+    assert codec.decode(codec.encode(outcome)) == outcome
+
+
+def test_url_check_matches_the_official_vector() -> None:
+    """The signature WeChat's documentation gives for its sample URL check comes out the same."""
+    got = signature("AAAAA", "1714036504", "1514711492")
+    assert got == "f464b24fc39322e44b38aa78f5edd27bd1441696"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<xml",
+        b"not xml at all",
+        b"<a/>",
+        b"<xml>text</xml>",
+        b"<xml>\xff\xfe</xml>",
+        b"<xml><Content>no type</Content></xml>",
+        f"<xml>{HEAD}<MsgType>text</MsgType><Content>x</Content></xml>".encode(),
+        f"<xml>{HEAD}<MsgType>text</MsgType><Content>x</Content><MsgId>abc</MsgId></xml>".encode(),
+        b"<xml><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>",
+        f"<xml>{HEAD}<MsgType><a>1</a></MsgType><MsgId>1</MsgId></xml>".encode(),
+        f"<xml>{HEAD}<MsgType>text</MsgType><Content><b>1</b></Content><MsgId>1</MsgId></xml>".encode(),
+        f"<xml>{HEAD}<MsgType>location</MsgType><Location_X>nan</Location_X>"
+        f"<Location_Y>1</Location_Y><MsgId>1</MsgId></xml>".encode(),
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b"<xml><MsgType>text</MsgType><Content>&e;</Content></xml>",
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        b"<xml><MsgType>text</MsgType><Content>&c;</Content></xml>",
+    ],
+)
+def test_broken_or_hostile_push_is_refused(body: bytes) -> None:
+    """Malformed XML, missing fields and entity tricks are refused rather than half-read."""
+    with pytest.raises(BadMessage):
+        inbound = parse(body)
+        to_envelope(
+            inbound,
+            env_id=uuid.uuid4(),
+            ticket="0K3M7Q2X9HT",
+            received_at=datetime.now(UTC),
+            instance="shop",
+        )
+
+
+def test_reply_text_cannot_close_the_cdata_section() -> None:
+    """A reply containing ]]> reads back unchanged once split across CDATA sections."""
+    import xmltodict  # type: ignore[import-untyped]
+
+    text = "a]]>b]]>"
+    xml = f"<xml><Content><![CDATA[{cdata_safe(text)}]]></Content></xml>"
+    assert xmltodict.parse(xml)["xml"]["Content"] == text
