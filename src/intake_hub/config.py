@@ -23,6 +23,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def _node_id(raw: str) -> int:
+    # A StatefulSet pod name (`intake-hub-gateway-3`) gives each replica its own slot.
+    tail = raw.rsplit("-", 1)[-1]
+    if not tail.isdigit() or not 0 <= int(tail) < 1024:
+        raise ConfigError(
+            f"INTAKE_HUB_NODE_ID={raw!r} is neither 0-1023 nor a name ending in -<0-1023>"
+        )
+    return int(tail)
+
+
 def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -79,7 +89,7 @@ class Settings:
             public_url=(env.get(p + "PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
             admin_token=env.get(p + "ADMIN_TOKEN") or None,
             secret_key=env.get(p + "SECRET_KEY") or None,
-            node_id=_int(env, p + "NODE_ID", 0) if node else None,
+            node_id=_node_id(node) if node else None,
             max_body_bytes=_int(env, p + "MAX_BODY_BYTES", 1024 * 1024),
             followup_window_s=_int(env, p + "FOLLOWUP_WINDOW", 7 * 24 * 3600),
             batch_size=_int(env, p + "BATCH_SIZE", 256),
