@@ -29,6 +29,8 @@ class CustomerRef(_Frozen):
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
+    # Tags the merchant keeps for this customer (vip ...): they can raise priority.
+    tags: tuple[str, ...] = ()
 
 
 class AttachmentRef(_Frozen):
@@ -39,6 +41,17 @@ class AttachmentRef(_Frozen):
     name: str | None = None
 
 
+class Extracted(_Frozen):
+    """Structured facts found in the text: order and tracking numbers, phones, amounts."""
+
+    order_numbers: tuple[str, ...] = ()
+    # `carrier:number`, e.g. `SF:SF1234567890123`; `unknown:` when the format names no carrier.
+    tracking_numbers: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    # Normalised decimal strings (`199.00`), money kept out of floats.
+    amounts: tuple[str, ...] = ()
+
+
 class Labels(_Frozen):
     """What the classifier found: category, priority, tags and why."""
 
@@ -47,6 +60,11 @@ class Labels(_Frozen):
     tags: tuple[str, ...] = ()
     confidence: float = 0.0
     matched: tuple[str, ...] = ()
+    # Other categories that scored above the configured threshold, best first.
+    secondary: tuple[str, ...] = ()
+    priority_reasons: tuple[str, ...] = ()
+    extracted: Extracted | None = None
+    rules_version: str | None = None
 
 
 class Reply(_Frozen):

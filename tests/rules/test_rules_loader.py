@@ -216,3 +216,23 @@ def test_misspelt_setting(rules_dir: Path) -> None:
     # A missing top-level setting points at where the file's settings begin.
     start = line_of(path, "teams:")
     assert f"{path}:{start}: fallback: required setting is missing" in message
+
+
+def test_variant_of_an_unknown_term_is_refused(rules_dir: Path) -> None:
+    """A near-variant must point at a keyword, or it would silently count for nothing."""
+    edit(rules_dir / "classifier.yaml", "  发票: [发漂,", "  发飘飘: [发漂,")
+    with pytest.raises(RulesError) as exc:
+        load_rules(rules_dir)
+    assert "classifier.yaml" in str(exc.value) and "发飘飘" in str(exc.value)
+
+
+def test_phrase_with_an_unknown_category_is_refused(rules_dir: Path) -> None:
+    """A phrase rule naming a category that does not exist is reported with its line."""
+    edit(
+        rules_dir / "classifier.yaml",
+        "category: order_change, weight: 3}",
+        "category: nope, weight: 3}",
+    )
+    with pytest.raises(RulesError) as exc:
+        load_rules(rules_dir)
+    assert "'nope' is not defined" in str(exc.value)

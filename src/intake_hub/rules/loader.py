@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from intake_hub.rules.classifier import ClassifierRules, ClassifierSpec
+from intake_hub.rules.classifier import ClassifierRules, ClassifierSpec, key_of
 from intake_hub.rules.errors import Problem, RulesError
 from intake_hub.rules.replies import ReplyRules
 from intake_hub.rules.routing import RoutingRules
@@ -41,9 +41,29 @@ def _version(docs: list[Document]) -> str:
 
 
 def _check_classifier(spec: ClassifierSpec, doc: Document) -> list[Problem]:
-    if spec.fallback in spec.categories:
-        return []
-    return [doc.problem(("fallback",), f"fallback category '{spec.fallback}' is not defined")]
+    problems = []
+    if spec.fallback not in spec.categories:
+        problems.append(
+            doc.problem(("fallback",), f"fallback category '{spec.fallback}' is not defined")
+        )
+    for i, phrase in enumerate(spec.phrases):
+        if phrase.category not in spec.categories:
+            problems.append(
+                doc.problem(
+                    ("phrases", i, "category"), f"category '{phrase.category}' is not defined"
+                )
+            )
+    terms = {key_of(t) for c in spec.categories.values() for t in c.keywords}
+    for canonical in spec.variants:
+        if key_of(canonical) not in terms:
+            problems.append(
+                doc.problem(
+                    ("variants", canonical),
+                    f"'{canonical}' is not a keyword of any category: its variants would count "
+                    "for nothing",
+                )
+            )
+    return problems
 
 
 def _check_routing(

@@ -1,4 +1,4 @@
-"""The classify stage: category, priority and tags from the keyword rules."""
+"""The classify stage: category, priority, tags and extracted fields from the keyword rules."""
 
 from __future__ import annotations
 
@@ -6,45 +6,80 @@ from collections.abc import Sequence
 
 from intake_hub.envelope import PRIORITIES, Envelope, Labels, Priority
 from intake_hub.rules.classifier import ClassifierRules, Hit
+from intake_hub.rules.extract import extract
 
 
 def _text(env: Envelope) -> str:
     return f"{env.subject}\n{env.text}" if env.subject else env.text
 
 
-def label(hits: Sequence[Hit], rules: ClassifierRules) -> Labels:
-    """Turn term hits into labels: the best-scoring category, the highest priority, all tags."""
-    matching = rules.spec.matching
-    scores: dict[str, float] = {}
-    priorities: list[Priority] = [rules.spec.priority.default]
-    tags: dict[str, None] = {}
+def prioritize(
+    hits: Sequence[Hit],
+    rules: ClassifierRules,
+    category: str,
+    customer_tags: Sequence[str] = (),
+) -> tuple[Priority, tuple[str, ...]]:
+    """The message's priority and the reason for each step that raised it."""
+    spec = rules.spec.priority
+    priority: Priority = spec.default
+    reasons = [f"default {spec.default}"]
     for hit in hits:
-        factor = 1.0 if hit.exact else matching.fuzzy_weight
-        for category, weight in hit.rule.categories:
-            scores[category] = scores.get(category, 0.0) + weight * factor
-        if hit.rule.priority is not None:
-            priorities.append(hit.rule.priority)
-        tags.update(dict.fromkeys(hit.rule.tags))
-    # Ties go to the category listed first in classifier.yaml.
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], rules.order[kv[0]]))
-    if ranked and ranked[0][1] >= matching.min_score:
-        category, top = ranked[0]
-        share = top / sum(scores.values())
-        confidence = round(share * min(1.0, top / matching.confident_score), 2)
-    else:
-        category, confidence = rules.spec.fallback, 0.0
+        signal = hit.rule.priority
+        if hit.negated_by is None and signal is not None:
+            reasons.append(f"'{hit.label}' signals {signal}")
+            priority = max(priority, signal, key=PRIORITIES.index)
     floor = rules.spec.categories[category].priority
     if floor is not None:
-        priorities.append(floor)
-    return Labels(
+        reasons.append(f"category '{category}' is at least {floor}")
+        priority = max(priority, floor, key=PRIORITIES.index)
+    for tag in dict.fromkeys(customer_tags):
+        steps = spec.customer_tags.get(tag)
+        if steps:
+            raised = PRIORITIES[min(PRIORITIES.index(priority) + steps, len(PRIORITIES) - 1)]
+            reasons.append(f"customer tag '{tag}' raises {priority} by {steps} -> {raised}")
+            priority = raised
+    return priority, tuple(reasons)
+
+
+def label(
+    hits: Sequence[Hit],
+    rules: ClassifierRules,
+    channel: str | None = None,
+    customer_tags: Sequence[str] = (),
+) -> Labels:
+    """Turn term hits into labels: the best category, secondary ones, priority and tags."""
+    matching = rules.spec.matching
+    scores = rules.score(list(hits), channel)
+    ranked = scores.ranked(rules.order)
+    if ranked and ranked[0][1] >= matching.min_score:
+        category, top = ranked[0]
+        share = top / sum(scores.by_category.values())
+        confidence = round(share * min(1.0, top / matching.confident_score), 2)
+        secondary = tuple(c for c, s in ranked[1:] if s >= matching.secondary_score)
+    else:
+        category, confidence, secondary = rules.spec.fallback, 0.0, ()
+    counted = [hit for hit in hits if hit.negated_by is None]
+    tags: dict[str, None] = {}
+    for hit in counted:
+        tags.update(dict.fromkeys(hit.rule.tags))
+    priority, reasons = prioritize(counted, rules, category, customer_tags)
+    # Every value comes from validated rules in the right types: skip re-validation (hot path).
+    return Labels.model_construct(
         category=category,
-        priority=max(priorities, key=PRIORITIES.index),
+        priority=priority,
         tags=tuple(tags),
         confidence=confidence,
-        matched=tuple(hit.label for hit in hits),
+        matched=tuple(hit.label for hit in counted),
+        secondary=secondary,
+        priority_reasons=reasons,
     )
 
 
-async def classify(env: Envelope, rules: ClassifierRules) -> Envelope:
-    """Set `labels` from the subject and text of the message."""
-    return env.model_copy(update={"labels": label(rules.find(_text(env)), rules)})
+async def classify(
+    env: Envelope, rules: ClassifierRules, rules_version: str | None = None
+) -> Envelope:
+    """Set `labels` from the subject and text of the message, with its extracted fields."""
+    text = _text(env)
+    labels = label(rules.find(text), rules, env.channel, env.customer.tags)
+    labels = labels.model_copy(update={"extracted": extract(text), "rules_version": rules_version})
+    return env.model_copy(update={"labels": labels})
