@@ -30,6 +30,8 @@ TABLES = (
     "team",
     "customer_identity",
     "wechat_delivery",
+    "wechat_outbound",
+    "wechat_token",
 )
 
 

@@ -33,3 +33,84 @@ def make_envelope(
     }
     values.update(fields)
     return Envelope(**values)
+
+
+class FakeWeChatApi:
+    """WeChat's server API on loopback: issues tokens, records customer-service sends.
+
+    `fail_next(code, times)` makes the next `times` sends answer `code`: an HTTP status
+    when it is 5xx, else that WeChat errcode (45015, 45047, 40001, 42001, -1).
+    `expire_tokens()` makes every token issued so far answer 40001.
+    """
+
+    def __init__(self, token_delay: float = 0.0) -> None:
+        self.token_delay = token_delay
+        self.fetches: list[dict[str, Any]] = []
+        self.sends: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.valid: set[str] = set()
+        self._failures: list[int] = []
+        self._runner: Any = None
+        self.base = ""
+
+    def fail_next(self, code: int, times: int = 1) -> None:
+        """Answer the next `times` send calls with `code` instead of sending."""
+        self._failures += [code] * times
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far is now rejected with 40001."""
+        self.valid.clear()
+
+    @property
+    def texts(self) -> list[str]:
+        """The text of every message sent, in order."""
+        return [s["text"]["content"] for s in self.sends]
+
+    async def start(self) -> str:
+        """Serve on a free loopback port; returns the base URL to use as `api_base`."""
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/cgi-bin/stable_token", self._token)
+        app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self.base
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _token(self, request: Any) -> Any:
+        import asyncio
+
+        from aiohttp import web
+
+        body = await request.json()
+        self.fetches.append(body)
+        if self.token_delay:
+            await asyncio.sleep(self.token_delay)
+        if not body.get("appid") or not body.get("secret"):
+            return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
+        token = f"TOKEN-{len(self.fetches)}"
+        self.valid.add(token)
+        return web.json_response({"access_token": token, "expires_in": 7200})
+
+    async def _send(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.attempts += 1
+        body = await request.json()
+        if self._failures:
+            code = self._failures.pop(0)
+            if 500 <= code < 600:
+                return web.Response(status=code, text="upstream error")
+            return web.json_response({"errcode": code, "errmsg": "fake failure"})
+        if request.query.get("access_token") not in self.valid:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        self.sends.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok"})

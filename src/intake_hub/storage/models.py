@@ -180,3 +180,47 @@ class WeChatDelivery(Model):
         app = APP
         table = "wechat_delivery"
         unique_together = (("instance", "msg_key"),)
+
+
+class WeChatToken(Model):
+    """The access_token of one account, shared by every process, fetched by the lease holder."""
+
+    app_id = fields.CharField(max_length=64, primary_key=True)
+    token = fields.TextField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    fetched_at = fields.DatetimeField(null=True)
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "wechat_token"
+
+
+class WeChatOutbound(Model):
+    """One customer-service message to a WeChat customer, sent at most once (unique key)."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=160, unique=True)
+    instance = fields.CharField(max_length=64)
+    openid = fields.CharField(max_length=64)
+    ticket = fields.CharField(max_length=11)
+    # Set for an auto-reply that missed the passive answer: its stored reply is the text.
+    envelope_id = fields.UUIDField(null=True)
+    ticket_id = fields.UUIDField(null=True)
+    text = fields.TextField(null=True)
+    # waiting (for the stored reply) -> pending -> sending -> sent | failed | skipped
+    status = fields.CharField(max_length=8)
+    window_from = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    error_code = fields.IntField(null=True)
+    reason = fields.CharField(max_length=200, null=True)
+    next_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "wechat_outbound"
+        indexes = (("status", "next_at"),)

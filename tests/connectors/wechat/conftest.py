@@ -19,7 +19,7 @@ from intake_hub.connectors.wechat.normalize import signature
 from intake_hub.envelope import Envelope, Reply
 from intake_hub.metrics import Metrics
 from intake_hub.storage import db
-from intake_hub.storage.models import WeChatDelivery
+from intake_hub.storage.models import WeChatDelivery, WeChatOutbound, WeChatToken
 from intake_hub.ticketno import TicketNumbers
 
 TOKEN = "shopToken2024"
@@ -123,9 +123,11 @@ async def stored() -> int:
 
 @pytest.fixture
 async def database(db_url: str) -> AsyncIterator[None]:
-    """An empty dedupe table on each backend (the shared fixture does not know this table)."""
+    """Empty WeChat tables on each backend, the database open for the test."""
     await db.open_db(db_url)
     await WeChatDelivery.all().delete()
+    await WeChatOutbound.all().delete()
+    await WeChatToken.all().delete()
     yield
     await db.close_db()
 

@@ -41,6 +41,7 @@ class WeChatConfig(BaseModel):
     welcome: str = ""
     menu: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    outbound_poll_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("token")
     @classmethod
@@ -69,6 +70,11 @@ class WeChatConfig(BaseModel):
     def configured(self) -> bool:
         """Whether this instance has a token, i.e. should be mounted."""
         return bool(self.token)
+
+    @property
+    def can_send(self) -> bool:
+        """Whether the account has the app id and secret the customer-service API needs."""
+        return bool(self.app_id and self.app_secret)
 
     @property
     def encrypted(self) -> bool:

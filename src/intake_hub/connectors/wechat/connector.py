@@ -31,6 +31,7 @@ from intake_hub.envelope import Envelope, Reply
 from intake_hub.ids import uuid7
 from intake_hub.metrics import Metrics
 from intake_hub.storage import wechat as deliveries
+from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.ticketno import TicketNumbers
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ class WeChatConnector:
                 await deliveries.release(instance, key)
                 raise
             answer = reply.text if reply is not None and reply.kind != "none" else ""
+            if reply is None:
+                await self._expect_late_reply(env)
             done.set_result(answer)
             try:
                 await deliveries.record_answer(instance, key, answer)
@@ -199,6 +202,22 @@ class WeChatConnector:
             del self._inflight[key]
             if not done.done():
                 done.cancel()
+
+    async def _expect_late_reply(self, env: Envelope) -> None:
+        """Out of time: the reply goes out by the customer-service API once it is stored."""
+        try:
+            await outbox.expect_reply(
+                self.config.name,
+                env.id,
+                env.customer.key,
+                env.ticket,
+                env.received_at,
+                datetime.now(UTC),
+            )
+        except Exception:
+            log.exception(
+                "wechat/%s: could not queue the late reply to %s", self.config.name, env.id
+            )
 
     async def _await_first(self, key: str, started: float) -> str | None:
         """The first delivery's answer ("" once out of time); None if it failed to emit."""

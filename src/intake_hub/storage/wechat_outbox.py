@@ -1,0 +1,228 @@
+"""WeChat customer-service messages to send: one row per message, claimed before sending.
+
+The row's unique `key` makes the message exist once however often it is enqueued (a
+redelivered envelope, a second worker); the `pending -> sending` update is the claim, so
+only one worker ever sends it. A worker that dies after the claim leaves the row
+`sending`: whether WeChat got it is unknown, and `reap` records that instead of sending
+a second time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from tortoise.exceptions import IntegrityError
+
+from intake_hub.storage.models import CustomerIdentity, Event, Message, WeChatOutbound
+
+WAITING = "waiting"
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+WINDOW = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed message: send `text` to `openid` once."""
+
+    id: int
+    key: str
+    openid: str
+    ticket: str
+    ticket_id: UUID | None
+    text: str
+    window_from: datetime
+    attempts: int
+
+
+def reply_key(envelope_id: UUID) -> str:
+    """The outbound key of the auto-reply to one envelope."""
+    return f"reply:{envelope_id}"
+
+
+async def _insert(values: dict[str, Any]) -> bool:
+    try:
+        await WeChatOutbound.create(**values)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def expect_reply(
+    instance: str, envelope_id: UUID, openid: str, ticket: str, received_at: datetime, now: datetime
+) -> bool:
+    """Note that the auto-reply to this envelope must go out later; False if already noted."""
+    return await _insert(
+        {
+            "key": reply_key(envelope_id),
+            "instance": instance,
+            "openid": openid,
+            "ticket": ticket,
+            "envelope_id": envelope_id,
+            "status": WAITING,
+            "window_from": received_at,
+            "next_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+async def enqueue(
+    key: str,
+    instance: str,
+    openid: str,
+    ticket: str,
+    text: str,
+    window_from: datetime,
+    now: datetime,
+    ticket_id: UUID | None = None,
+) -> bool:
+    """Queue a text for the customer under a stable `key`; False if that key was queued before."""
+    return await _insert(
+        {
+            "key": key,
+            "instance": instance,
+            "openid": openid,
+            "ticket": ticket,
+            "ticket_id": ticket_id,
+            "text": text,
+            "status": PENDING,
+            "window_from": window_from,
+            "next_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+async def resolve_waiting(instance: str, now: datetime, limit: int = 200) -> None:
+    """Turn waiting auto-replies whose reply is now stored into pending sends."""
+    rows = (
+        await WeChatOutbound.filter(instance=instance, status=WAITING).order_by("id").limit(limit)
+    )
+    if not rows:
+        return
+    keys = [f"{kind}:{r.envelope_id}" for r in rows for kind in ("reply", "in")]
+    found = {
+        m["dedupe_key"]: m
+        for m in await Message.filter(dedupe_key__in=keys).values("dedupe_key", "text", "ticket_id")
+    }
+    for row in rows:
+        reply, inbound = found.get(f"reply:{row.envelope_id}"), found.get(f"in:{row.envelope_id}")
+        waiting = WeChatOutbound.filter(id=row.id, status=WAITING)
+        if reply is not None:
+            await waiting.update(
+                status=PENDING, text=reply["text"], ticket_id=reply["ticket_id"], updated_at=now
+            )
+        elif inbound is not None:
+            # Stored without an answer: the responder chose to say nothing.
+            await waiting.update(status=SKIPPED, reason="no_reply", updated_at=now)
+        elif row.window_from < now - WINDOW:
+            await waiting.update(status=SKIPPED, reason="never_stored", updated_at=now)
+
+
+async def claim_due(instance: str, now: datetime, limit: int = 50) -> list[Job]:
+    """Claim pending messages that are due; each is returned to exactly one caller."""
+    rows = (
+        await WeChatOutbound.filter(instance=instance, status=PENDING, next_at__lte=now)
+        .order_by("id")
+        .limit(limit)
+    )
+    jobs: list[Job] = []
+    for row in rows:
+        won = await WeChatOutbound.filter(id=row.id, status=PENDING).update(
+            status=SENDING, attempts=row.attempts + 1, updated_at=now
+        )
+        if won == 1 and row.text is not None:
+            jobs.append(
+                Job(
+                    row.id,
+                    row.key,
+                    row.openid,
+                    row.ticket,
+                    row.ticket_id,
+                    row.text,
+                    row.window_from,
+                    row.attempts + 1,
+                )
+            )
+    return jobs
+
+
+async def last_inbound(openid: str, since: datetime) -> datetime:
+    """When the customer last wrote on WeChat, at least `since` (opens the 48 h window)."""
+    customer = await CustomerIdentity.filter(channel="wechat", key=openid).values_list(
+        "customer_id", flat=True
+    )
+    if not customer:
+        return since
+    latest = (
+        await Message.filter(direction="in", channel="wechat", ticket__customer_id=customer[0])
+        .order_by("-created_at")
+        .limit(1)
+        .values_list("created_at", flat=True)
+    )
+    return max(since, latest[0]) if latest and isinstance(latest[0], datetime) else since
+
+
+async def finish(
+    job: Job,
+    status: str,
+    now: datetime,
+    *,
+    code: int | None = None,
+    reason: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Record how a claimed send ended; `retry_at` puts it back in the queue for later."""
+    claimed = WeChatOutbound.filter(id=job.id, status=SENDING)
+    if retry_at is not None:
+        await claimed.update(
+            status=PENDING, error_code=code, reason=reason, next_at=retry_at, updated_at=now
+        )
+        return
+    await claimed.update(
+        status=status,
+        error_code=code,
+        reason=reason,
+        updated_at=now,
+        sent_at=now if status == SENT else None,
+    )
+    if job.ticket_id is not None:
+        kind = "wechat_sent" if status == SENT else "wechat_not_sent"
+        data = {"key": job.key, "status": status, "code": code, "reason": reason}
+        with contextlib.suppress(IntegrityError):
+            await Event.create(
+                id=_event_id(job),
+                ticket_id=job.ticket_id,
+                kind=kind,
+                actor="system",
+                data=data,
+                created_at=now,
+                dedupe_key=f"{job.key}:outcome"[:80],
+            )
+
+
+def _event_id(job: Job) -> UUID:
+    return uuid5(NAMESPACE_URL, f"intake-hub:wechat-outbound:{job.key}")
+
+
+async def reap(instance: str, now: datetime, stale_s: float) -> int:
+    """Record sends claimed by a worker that never finished as failed, without resending."""
+    return await WeChatOutbound.filter(
+        instance=instance, status=SENDING, updated_at__lt=now - timedelta(seconds=stale_s)
+    ).update(status=FAILED, reason="interrupted: delivery unknown", updated_at=now)
+
+
+async def get(key: str) -> WeChatOutbound | None:
+    """The outbound row with this key (for inspection and tests)."""
+    return await WeChatOutbound.get_or_none(key=key)
