@@ -1,32 +1,154 @@
-"""The deploy files point at commands and settings that exist."""
+"""The deploy files point at commands, settings and objects that exist.
+
+No Docker engine or Kubernetes cluster runs here, so the files are checked the way those
+tools would read them: YAML parses, references resolve, and every command is one the CLI
+accepts.
+"""
 
 from __future__ import annotations
 
 import configparser
 import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 from intake_hub.cli import parser
 from tests.conftest import ROOT
 
-SYSTEMD = ROOT / "deploy" / "systemd"
+DEPLOY = ROOT / "deploy"
+SYSTEMD = DEPLOY / "systemd"
+UNITS = sorted(SYSTEMD.glob("*.service"))
 
 
-def test_systemd_unit_runs_real_subcommands() -> None:
-    """Every intake-hub command the unit runs is one the CLI accepts."""
+def documented_settings() -> set[str]:
+    """Every `INTAKE_HUB_*` variable the README's configuration table names."""
+    return set(re.findall(r"`(INTAKE_HUB_[A-Z_]+)`", (ROOT / "README.md").read_text()))
+
+
+def assert_cli_accepts(argv: list[str]) -> None:
+    """Fail unless `intake-hub ARGV` parses."""
+    try:
+        parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"intake-hub does not accept {argv}")
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    """Every object the kustomization lists, in order."""
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for name in kustomization["resources"]:
+        docs += [d for d in yaml.safe_load_all((DEPLOY / "k8s" / name).read_text()) if d]
+    return docs
+
+
+@pytest.mark.parametrize("unit_path", UNITS, ids=[u.name for u in UNITS])
+def test_systemd_units_run_real_subcommands(unit_path: Path) -> None:
+    """Every intake-hub command a unit runs is one the CLI accepts, stopped by SIGTERM."""
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
-    unit.read(SYSTEMD / "intake-hub.service")
+    unit.read(unit_path)
     service = unit["Service"]
     for key in ("ExecStartPre", "ExecStart"):
-        argv = service[key].split()
-        assert argv[0].endswith("/intake-hub")
-        parser().parse_args(argv[1:])
+        if key in service:
+            argv = service[key].split()
+            assert argv[0].endswith("/intake-hub")
+            assert_cli_accepts(argv[1:])
     assert service["KillSignal"] == "SIGTERM"
 
 
 def test_env_example_names_only_known_settings() -> None:
     """The example environment file sets only variables the service reads."""
-    readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"`(INTAKE_HUB_[A-Z_]+)`", readme))
-    names = re.findall(r"^#?\s*(INTAKE_HUB_[A-Z_]+)=", (SYSTEMD / "env.example").read_text(), re.M)
-    assert names and set(names) <= documented
+    text = (SYSTEMD / "env.example").read_text()
+    names = re.findall(r"^#?\s*(INTAKE_HUB_[A-Z_]+)=", text, re.M)
+    assert names and set(names) <= documented_settings()
+
+
+def test_compose_runs_two_gateways_two_workers_with_health_checks() -> None:
+    """The compose file has RabbitMQ, PostgreSQL, 2 gateways, 2 workers, all health-checked."""
+    compose = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
+    services: dict[str, Any] = compose["services"]
+    roles = [s["command"][0] for s in services.values() if "command" in s]
+    assert roles.count("gateway") == 2 and roles.count("worker") == 2
+    assert {"rabbitmq", "postgres", "migrate"} <= set(services)
+    for name, service in services.items():
+        if "command" in service:
+            assert_cli_accepts(service["command"])
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+        if name != "migrate":
+            assert "test" in service["healthcheck"], f"{name} has no health check"
+        for var in service.get("environment", {}):
+            if var.startswith("INTAKE_HUB_"):
+                assert var in documented_settings(), f"{name} sets undocumented {var}"
+    node_ids = [
+        s["environment"]["INTAKE_HUB_NODE_ID"]
+        for s in services.values()
+        if s.get("command") == ["gateway"]
+    ]
+    assert len(set(node_ids)) == 2, "gateways must not share a ticket-number slot"
+
+
+def test_k8s_objects_reference_only_what_exists() -> None:
+    """Every ConfigMap, Secret and workload a manifest names is defined or generated."""
+    docs = k8s_documents()
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    defined = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for generated in kustomization["configMapGenerator"]:
+        defined.add(("ConfigMap", generated["name"]))
+        for file in generated["files"]:
+            assert (DEPLOY / "k8s" / file).resolve().is_file(), file
+    for doc in docs:
+        for container in _containers(doc):
+            for source in container.get("envFrom", []):
+                for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                    if key in source:
+                        assert (kind, source[key]["name"]) in defined
+            assert_cli_accepts(container["args"])
+        for volume in _pod(doc).get("volumes", []):
+            if "configMap" in volume:
+                assert ("ConfigMap", volume["configMap"]["name"]) in defined
+        target = doc.get("spec", {}).get("scaleTargetRef")
+        if target:
+            assert (target["kind"], target["name"]) in defined
+
+
+def test_k8s_selectors_match_their_pods() -> None:
+    """Workload, Service and PodDisruptionBudget selectors each select the pods meant."""
+    docs = k8s_documents()
+    pods = {d["metadata"]["name"]: _pod_labels(d) for d in docs if _pod_labels(d)}
+    for doc in docs:
+        selector = doc.get("spec", {}).get("selector")
+        if not selector:
+            continue
+        wanted = selector.get("matchLabels", selector)
+        matched = [n for n, labels in pods.items() if wanted.items() <= labels.items()]
+        assert matched, f"{doc['kind']} {doc['metadata']['name']} selects no pods"
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            assert wanted.items() <= _pod_labels(doc).items()
+
+
+def test_k8s_settings_and_secrets_are_documented() -> None:
+    """The ConfigMap and Secret template set only variables the service reads."""
+    for doc in k8s_documents():
+        if doc["kind"] in ("ConfigMap", "Secret"):
+            values = doc.get("data") or doc.get("stringData") or {}
+            assert set(values) <= documented_settings(), doc["metadata"]["name"]
+
+
+def _pod(doc: dict[str, Any]) -> dict[str, Any]:
+    spec = doc.get("spec", {})
+    template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+    return dict(template["spec"]) if template else {}
+
+
+def _pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    template = doc.get("spec", {}).get("template")
+    return dict(template.get("metadata", {}).get("labels", {})) if template else {}
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(_pod(doc).get("containers", []))

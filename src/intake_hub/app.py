@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from intake_hub.access import Links
+from intake_hub.api.admin import AdminApi, DeadLetters
 from intake_hub.api.auth import Authenticator, Principal
 from intake_hub.api.errors import BadRequest, error_response
 from intake_hub.api.openapi import openapi_document
@@ -22,11 +24,13 @@ from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig, WebConnector
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.connector import WeChatConnector
+from intake_hub.connectors.wechat.outbound import Dispatcher
 from intake_hub.envelope import Envelope
 from intake_hub.intake import Intake
 from intake_hub.metrics import Metrics
 from intake_hub.pipeline import Pipeline
 from intake_hub.rules import RuleSet, load_rules
+from intake_hub.rules.reload import RulesReloader
 from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.persist import persist
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 READY = web.AppKey("ready", bool)
+INTAKE = web.AppKey("intake", bool)
 
 DRAIN_TIMEOUT_S = 60.0
 
@@ -58,6 +63,7 @@ class Services:
     rules: RuleSet
     links: Links
     numbers: TicketNumbers
+    reloader: RulesReloader | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -77,7 +83,7 @@ class StageSet:
 
     async def classify(self, env: Envelope) -> Envelope:
         """Label the message from the current classifier rules."""
-        return await classify(env, self.rules.classifier)
+        return await classify(env, self.rules.classifier, self.rules.version)
 
     async def respond(self, env: Envelope) -> Envelope:
         """Choose the automatic reply."""
@@ -92,6 +98,8 @@ class StageSet:
         saved = await persist(env, self._writer)
         if not saved.duplicate:
             self._metrics.stored.labels(env.channel).inc()
+            lag = (datetime.now(UTC) - env.received_at).total_seconds()
+            self._metrics.end_to_end.labels(env.channel).observe(lag)
         return env
 
     def functions(self) -> dict[str, StageFn]:
@@ -125,7 +133,8 @@ def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -
         metrics=metrics,
     )
     numbers = TicketNumbers.for_home(settings.home, settings.node_id)
-    return Services(settings, bus, intake, pipeline, writer, rules, links, numbers)
+    reloader = RulesReloader(settings.rules_dir, stages)
+    return Services(settings, bus, intake, pipeline, writer, rules, links, numbers, reloader)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -134,17 +143,26 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         await agents.sync_teams({k: t.name for k, t in s.rules.routing.teams.items()})
         await s.bus.start()
-        await s.intake.start()
+        if app[INTAKE]:
+            await s.intake.start()
         await s.pipeline.start()
+        if s.reloader is not None:
+            await s.reloader.start()
         app[READY] = True
         log.info("intake-hub ready: rules %s, node %s", s.rules.version, s.bus.node)
         yield
-        # HTTP has stopped taking requests by now: finish everything that was answered 202.
-        if not await s.bus.drain(DRAIN_TIMEOUT_S):
-            log.error("shutdown: messages still queued after %.0fs", DRAIN_TIMEOUT_S)
+        if app[INTAKE]:
+            # HTTP has stopped taking requests by now: finish everything that was answered 202.
+            if not await s.bus.drain(DRAIN_TIMEOUT_S):
+                log.error("shutdown: messages still queued after %.0fs", DRAIN_TIMEOUT_S)
+        elif isinstance(s.bus, RabbitBus):
+            # A worker shares durable queues with others: finish what it holds, leave the rest.
+            await s.bus.finish(DRAIN_TIMEOUT_S)
         await s.pipeline.stop()
         await s.intake.close()
     finally:
+        if s.reloader is not None:
+            await s.reloader.stop()
         await s.bus.close()
         await s.writer.close()
         s.numbers.close()
@@ -164,9 +182,15 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
                 continue
             wechat = WeChatConnector(config, s.intake.request, s.numbers, metrics)
             app.router.add_routes(wechat.routes())
+            if config.can_send:
+                # Starts after the database opens, stops before it closes (aiohttp's order).
+                sender = Dispatcher(config)
+                app.on_startup.append(sender.start)
+                app.on_shutdown.append(sender.stop)
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
     app.router.add_routes(ticket_api.routes())
+    app.router.add_routes(AdminApi(auth, DeadLetters(s.bus)).routes())
 
 
 async def _agent_lookup(token: str) -> Principal | None:
@@ -238,18 +262,26 @@ async def openapi_view(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(openapi_document()), content_type="application/json")
 
 
-def create_app(settings: Settings, run: Collection[str] = STAGE_NAMES) -> web.Application:
-    """The whole service: HTTP intake and API, plus the stages in `run`, on one bus."""
+def create_app(
+    settings: Settings, run: Collection[str] = STAGE_NAMES, *, intake: bool = True
+) -> web.Application:
+    """The service: the stages in `run` on one bus, plus HTTP intake and the API if `intake`.
+
+    `serve` is everything; a gateway is `run=()`; a worker is `intake=False`, which leaves
+    only the operations endpoints (`/healthz`, `/readyz`, `/metrics`) on HTTP.
+    """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors_middleware])
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app[INTAKE] = intake
     app[SERVICES] = services = build_services(settings, metrics, run)
-    _mount(app, services, metrics)
+    if intake:
+        _mount(app, services, metrics)
+        app.router.add_get("/api/openapi.json", openapi_view)
+        app.router.add_static("/static", Path(__file__).parent / "static")
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
-    app.router.add_get("/api/openapi.json", openapi_view)
-    app.router.add_static("/static", Path(__file__).parent / "static")
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -32,6 +32,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.end_to_end = Histogram(
+            "intake_hub_received_to_stored_seconds",
+            "Time from intake to the ticket committed in the database",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.stage_processed = Counter(
             "intake_hub_stage_processed_total", "Envelopes a stage finished", ["stage"], registry=r
         )

@@ -31,6 +31,7 @@ async def test_metrics_count_received_and_stored_by_channel(client: Client) -> N
     assert 'intake_hub_received_total{channel="web"} 3.0' in text
     assert 'intake_hub_stored_total{channel="web"} 3.0' in text
     assert "intake_hub_intake_latency_seconds_bucket" in text
+    assert 'intake_hub_received_to_stored_seconds_count{channel="web"} 3.0' in text
 
 
 async def test_openapi_document_describes_the_public_api(client: Client) -> None:

@@ -8,6 +8,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from intake_hub import __version__
+from intake_hub.api.admin import (
+    DeadLetterAction,
+    DeadLetterPage,
+    DeadLetterQuery,
+    DeadLetterResult,
+)
 from intake_hub.api.schemas import (
     ErrorOut,
     TicketDetail,
@@ -25,7 +31,11 @@ _MODELS: list[type[BaseModel]] = [
     TicketPage,
     TicketDetail,
     ErrorOut,
+    DeadLetterPage,
+    DeadLetterAction,
+    DeadLetterResult,
 ]
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (WebMessageIn, DeadLetterAction)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -40,6 +50,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed body",
         401: "Missing or invalid token",
+        403: "The token lacks the role needed",
         404: "Not found",
         413: "Body too large",
         415: "Not JSON",
@@ -65,10 +76,28 @@ _NUMBER = {
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
+def _dead_letter_action(operation: str, summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary + " (role admin; without ids: all, of the stage if given)",
+            "operationId": operation,
+            "security": _BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(DeadLetterAction)}},
+            },
+            "responses": {
+                "200": _json(DeadLetterResult, "How many, and the ids not found"),
+                **_errors(400, 401, 403, 415, 422),
+            },
+        }
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document of the public HTTP API."""
     _, defs = models_json_schema(
-        [(m, "serialization" if m is not WebMessageIn else "validation") for m in _MODELS],
+        [(m, "validation" if m in _REQUEST_MODELS else "serialization") for m in _MODELS],
         ref_template="#/components/schemas/{model}",
     )
     text_ok = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
@@ -124,6 +153,34 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(TicketDetail, "The ticket"), **_errors(401, 404)},
                 }
             },
+            "/api/v1/admin/dlq": {
+                "get": {
+                    "summary": "Dead letters: messages a stage gave up on, with the reason",
+                    "operationId": "listDeadLetters",
+                    "security": _BEARER,
+                    "parameters": [
+                        {
+                            "name": "stage",
+                            "in": "query",
+                            "required": False,
+                            "schema": DeadLetterQuery.model_json_schema()["properties"]["stage"][
+                                "anyOf"
+                            ][0],
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(DeadLetterPage, "The dead letters"),
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
+            "/api/v1/admin/dlq/replay": _dead_letter_action(
+                "replayDeadLetters",
+                "Send dead letters through their stage again (after fixing the cause)",
+            ),
+            "/api/v1/admin/dlq/purge": _dead_letter_action(
+                "purgeDeadLetters", "Drop dead letters for good"
+            ),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",

@@ -59,6 +59,8 @@ DEAD_LIST_MAX = 10_000
 PUBLISH_TIMEOUT_S = 30.0
 DRAIN_POLL_S = 0.02
 LISTEN_PREFETCH = 64
+EXCHANGE_TYPE = ExchangeType.TOPIC
+QUEUE_DURABLE = True
 
 # A lost connection, a channel closed under us, or a confirm that never came: worth re-sending.
 _TRANSIENT = (ConnectionError, AMQPChannelError, ChannelInvalidStateError, TimeoutError)
@@ -78,6 +80,16 @@ def _str_header(headers: dict[str, Any], key: str) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value if isinstance(value, str) else None
+
+
+def delivery_limit_arguments(rabbitmq_major: int) -> dict[str, int]:
+    """What a parking queue needs so the broker never drops a message over its delivery limit.
+
+    RabbitMQ 4 gives quorum queues a default delivery limit of 20 and counts every requeue;
+    -1 lifts it. RabbitMQ 3 has no limit by default and reads -1 as "drop at the first
+    return", so there the argument must be left out.
+    """
+    return {"x-delivery-limit": -1} if rabbitmq_major >= 4 else {}
 
 
 def _message(body: bytes, message_id: str | None, headers: dict[str, Any]) -> aio_pika.Message:
@@ -145,6 +157,21 @@ class RabbitConsumer:
         finally:
             self._tasks.discard(task)
 
+    async def finish(self, timeout: float) -> None:
+        """Stop consuming, let handlers in flight finish and settle, then close the channel."""
+        if self._cancelled:
+            return
+        if self._tag is not None:
+            with contextlib.suppress(*_TRANSIENT):
+                await self._queue.cancel(self._tag)
+            self._tag = None
+        # Deliveries that arrived before the cancel was confirmed start their handlers now.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self.cancel()
+
     async def cancel(self) -> None:
         """Stop consuming, abandon handlers in flight and close the channel (broker redelivers)."""
         if self._cancelled:
@@ -210,23 +237,24 @@ class RabbitBus:
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._admin = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._pub.declare_exchange(
-            self._exchange_name, ExchangeType.TOPIC, durable=True
+            self._exchange_name, EXCHANGE_TYPE, durable=True
         )
         underlay = await self._admin.get_underlay_channel()
         version = underlay.connection.server_properties.get("version", "")
         if isinstance(version, bytes):
             version = version.decode()
         major = str(version).split(".", 1)[0]
-        # RabbitMQ 4 gives quorum queues a default delivery limit of 20 and counts every
-        # requeue; -1 lifts it. RabbitMQ 3 has no limit by default and reads -1 as "drop at
-        # the first return", so there the argument must be left out.
-        if major.isdigit() and int(major) >= 4:
-            self._unlimited_delivery = {"x-delivery-limit": -1}
+        self._unlimited_delivery = delivery_limit_arguments(int(major) if major.isdigit() else 3)
 
     def _channels(self) -> tuple[AbstractRobustConnection, AbstractChannel, AbstractExchange]:
         if self._conn is None or self._admin is None or self._exchange is None:
             raise BusError("RabbitBus.start() was not called")
         return self._conn, self._admin, self._exchange
+
+    async def finish(self, timeout: float) -> None:
+        """Stop every subscription gracefully: no new messages, those in flight finish."""
+        consumers = list(self._consumers)
+        await asyncio.gather(*(c.finish(timeout) for c in consumers))
 
     async def close(self) -> None:
         """Cancel every subscription and disconnect; unacked messages are redelivered later."""
@@ -270,18 +298,79 @@ class RabbitBus:
             }
         return args
 
+    def register(self, spec: QueueSpec) -> None:
+        """Know `spec` without touching the broker (`declare` does this, and declares)."""
+        self._specs[spec.name] = spec
+
+    def bindings(self, queue: str) -> list[tuple[str, str]]:
+        """(broker queue, routing key) of every binding behind `queue`."""
+        return [(self._names(queue).work, key) for key in self._specs[queue].bindings]
+
+    def definitions(self, *, vhost: str = "/", rabbitmq_major: int = 4) -> dict[str, Any]:
+        """RabbitMQ definitions (exchange, queues, bindings) of every registered spec.
+
+        The same arguments `declare` sends, in the format `rabbitmqctl import_definitions`
+        and the management plugin read.
+        """
+        queues: list[dict[str, Any]] = []
+        bindings: list[dict[str, Any]] = []
+        saved = self._unlimited_delivery
+        self._unlimited_delivery = delivery_limit_arguments(rabbitmq_major)
+        try:
+            for spec in self._specs:
+                for name, arguments in self.queue_arguments(spec).items():
+                    queues.append(
+                        {
+                            "name": name,
+                            "vhost": vhost,
+                            "durable": QUEUE_DURABLE,
+                            "auto_delete": False,
+                            "arguments": arguments,
+                        }
+                    )
+                for queue, key in self.bindings(spec):
+                    bindings.append(
+                        {
+                            "source": self._exchange_name,
+                            "vhost": vhost,
+                            "destination": queue,
+                            "destination_type": "queue",
+                            "routing_key": key,
+                            "arguments": {},
+                        }
+                    )
+        finally:
+            self._unlimited_delivery = saved
+        exchange: dict[str, Any] = {
+            "name": self._exchange_name,
+            "vhost": vhost,
+            "type": EXCHANGE_TYPE.value,
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        }
+        return {
+            "vhosts": [{"name": vhost}],
+            "exchanges": [exchange],
+            "queues": queues,
+            "bindings": bindings,
+        }
+
     async def declare(self, spec: QueueSpec) -> None:
         """Declare the work queue, its bindings, its retry tiers and its parking queue."""
         _, admin, exchange = self._channels()
-        self._specs[spec.name] = spec
+        self.register(spec)
         names = self._names(spec.name)
         arguments = self.queue_arguments(spec.name)
         # The parking queue first: the others dead-letter into it.
+        queues: dict[str, AbstractQueue] = {}
         for name in (names.dead, *dict.fromkeys(names.tiers), names.work):
-            queue = await admin.declare_queue(name, durable=True, arguments=arguments[name])
-            if name == names.work:
-                for binding in spec.bindings:
-                    await queue.bind(exchange.name, routing_key=binding)
+            queues[name] = await admin.declare_queue(
+                name, durable=QUEUE_DURABLE, arguments=arguments[name]
+            )
+        for name, key in self.bindings(spec.name):
+            await queues[name].bind(exchange.name, routing_key=key)
 
     async def delete_topology(self) -> None:
         """Delete every queue declared through this instance and the exchange (tests, uninstall)."""

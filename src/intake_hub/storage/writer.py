@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg  # type: ignore[import-untyped]
 from tortoise import Tortoise
+from tortoise.exceptions import DBConnectionError
 
 from intake_hub.envelope import Envelope
 from intake_hub.storage.batch import Batch, LostRace, Saved
@@ -16,7 +18,28 @@ from intake_hub.storage.sql import transaction
 
 __all__ = ["Saved", "TicketWriter"]
 
+log = logging.getLogger(__name__)
+
 _RETRYABLE = (LostRace, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+# The database is away (restarting, refusing connections, our backend killed), not wrong.
+_UNAVAILABLE = (
+    OSError,
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.ObjectNotInPrerequisiteStateError,
+    asyncpg.InterfaceError,
+)
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now, rather than that the data is bad."""
+    # asyncpg's client-side DataError is an InterfaceError too, but bad data stays bad.
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, ValueError)
 
 
 @dataclass
@@ -35,6 +58,7 @@ class TicketWriter:
         followup_window: float = 7 * 24 * 3600,
         connection: str = CONNECTION,
         attempts: int = 5,
+        unavailable_timeout: float = 60.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -42,6 +66,7 @@ class TicketWriter:
         self.followup_window = followup_window
         self.connection = connection
         self.attempts = attempts
+        self.unavailable_timeout = unavailable_timeout
         self._pending: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -64,8 +89,14 @@ class TicketWriter:
             batch = self._pending[: self.batch_size]
             del self._pending[: len(batch)]
             try:
-                results = await self._store([p.env for p in batch])
+                results = await self._store_waiting([p.env for p in batch])
             except Exception as exc:
+                if len(batch) > 1 and not is_unavailable(exc):
+                    # One bad envelope must not fail the others of its batch (they would be
+                    # retried together and fail together): store them one by one.
+                    for p in batch:
+                        await self._store_alone(p)
+                    continue
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(exc)
@@ -73,6 +104,31 @@ class TicketWriter:
                 for p, result in zip(batch, results, strict=True):
                     if not p.future.done():
                         p.future.set_result(result)
+
+    async def _store_alone(self, p: _Pending) -> None:
+        try:
+            (result,) = await self._store_waiting([p.env])
+        except Exception as exc:
+            if not p.future.done():
+                p.future.set_exception(exc)
+        else:
+            if not p.future.done():
+                p.future.set_result(result)
+
+    async def _store_waiting(self, envs: Sequence[Envelope]) -> list[Saved]:
+        """`_store`, waiting with backoff while the database is unavailable (up to a limit)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.unavailable_timeout
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                return await self._store(envs)
+            except Exception as exc:
+                if not is_unavailable(exc) or loop.time() + delay > deadline:
+                    raise
+                log.warning("database unavailable (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _store(self, envs: Sequence[Envelope]) -> list[Saved]:
         client = Tortoise.get_connection(self.connection)

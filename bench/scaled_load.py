@@ -1,0 +1,238 @@
+"""Scaled-out benchmark: 1 gateway + 2 workers on RabbitMQ and PostgreSQL, beside the bare ceiling.
+
+One run: the bare aiohttp handler under wrk (the ceiling); then a fresh PostgreSQL database
+and RabbitMQ vhost, `intake-hub migrate`, one `gateway` and two `worker` processes; wrk against
+the gateway (accepted/s, p50/p99), the time until the workers stored everything (stored/s),
+the received->stored latency histogram summed over the workers, and an open-loop run at a
+fixed rate (default 1,000/s) for p99 received->stored at that rate. Only loopback is used.
+
+    .venv/bin/python bench/scaled_load.py --out /tmp/scaled.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import web_load as wl  # bench/ is on sys.path when this file runs as a script
+
+PG = "postgres://postgres@127.0.0.1:5432"
+AMQP = "amqp://guest:guest@127.0.0.1:5672"
+_BUCKET = re.compile(
+    r'^intake_hub_received_to_stored_seconds_bucket\{channel="web",le="([^"]+)"\}\s+([0-9.eE+]+)$',
+    re.MULTILINE,
+)
+
+
+def psql(sql: str) -> None:
+    """Run one statement as the local superuser."""
+    subprocess.run(["psql", f"{PG}/postgres", "-qc", sql], check=True, capture_output=True)
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run rabbitmqctl quietly."""
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def backends() -> Iterator[tuple[str, str]]:
+    """A throw-away PostgreSQL database and RabbitMQ vhost, removed afterwards."""
+    name = f"ih_bench_{uuid.uuid4().hex[:8]}"
+    psql(f'CREATE DATABASE "{name}"')
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{PG}/{name}", f"{AMQP}/{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
+        psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def stored_total(ports: list[int]) -> float:
+    """stored_total of the web channel summed over the workers."""
+    total = 0.0
+    for port in ports:
+        found = wl.counters(port)
+        total += found[1] if found else 0.0
+    return total
+
+
+def buckets(ports: list[int]) -> dict[float, float]:
+    """The received->stored histogram's cumulative buckets, summed over the workers."""
+    summed: dict[float, float] = {}
+    for port in ports:
+        status, body = wl.http_get(port, "/metrics")
+        if status != 200:
+            continue
+        for le, count in _BUCKET.findall(body.decode()):
+            bound = float("inf") if le == "+Inf" else float(le)
+            summed[bound] = summed.get(bound, 0.0) + float(count)
+    return summed
+
+
+def quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The upper bucket bound under which a fraction `q` of the new observations fall."""
+    diff = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = diff[-1][1] if diff else 0.0
+    if total <= 0:
+        return None
+    for le, count in diff:
+        if count >= q * total:
+            return le
+    return None
+
+
+def wait_all_stored(ports: list[int], target: float, timeout: float) -> tuple[float, bool]:
+    """Poll the workers until they stored `target`; (monotonic time seen, reached)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stored_total(ports) >= target:
+            return time.monotonic(), True
+        time.sleep(0.05)
+    return time.monotonic(), False
+
+
+def role_env(home: Path, port: int, db: str, amqp: str, node: int) -> dict[str, str]:
+    """The environment of one gateway or worker process."""
+    return wl.service_env(home, port) | {
+        "INTAKE_HUB_DATABASE_URL": db,
+        "INTAKE_HUB_AMQP_URL": amqp,
+        "INTAKE_HUB_NODE_ID": str(node),
+        "INTAKE_HUB_SECRET_KEY": "bench",
+    }
+
+
+def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """1 gateway + N workers under the wrk load, then a fixed-rate run."""
+    exe = str(Path(wl.PY).with_name("intake-hub"))
+    with backends() as (db, amqp), contextlib.ExitStack() as stack:
+        home = Path(tempfile.mkdtemp(prefix="scaled-", dir=workdir))
+        subprocess.run(
+            [exe, "migrate"], env=role_env(home, 0, db, amqp, 0), check=True, capture_output=True
+        )
+        gw_port = wl.free_port()
+        gateway = stack.enter_context(
+            wl.server(
+                [exe, "gateway"],
+                gw_port,
+                "/readyz",
+                env=role_env(home / "gw", gw_port, db, amqp, 1),
+                log_path=home / "gateway.log",
+                timeout=60,
+            )
+        )
+        worker_ports = []
+        for i in range(args.workers):
+            port = wl.free_port()
+            stack.enter_context(
+                wl.server(
+                    [exe, "worker"],
+                    port,
+                    "/readyz",
+                    env=role_env(home / f"w{i}", port, db, amqp, 100 + i),
+                    log_path=home / f"worker{i}.log",
+                    timeout=60,
+                )
+            )
+            worker_ports.append(port)
+        if args.warmup > 0:
+            wl.run_wrk(gw_port, args, args.warmup, None, "warm")
+            received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+            wait_all_stored(worker_ports, received, args.drain_timeout)
+        base_received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        base_stored = stored_total(worker_ports)
+        before = buckets(worker_ports)
+        meter = wl.CpuMeter(gateway.pid).start()
+        t0 = time.monotonic()
+        r = wl.run_wrk(gw_port, args, args.duration, None, "scaled")
+        t_end = time.monotonic()
+        r["cpu_gateway"] = meter.stop()
+        received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        t_seen, caught_up = wait_all_stored(
+            worker_ports, base_stored + (received - base_received), args.drain_timeout
+        )
+        after = buckets(worker_ports)
+        n = received - base_received
+        window = max(t_seen, t_end) - t0
+        r.update(
+            received=int(n),
+            stored=int(stored_total(worker_ports) - base_stored),
+            caught_up=caught_up,
+            drain_s=round(t_seen - t_end, 3),
+            stored_per_s=round(n / window, 1) if caught_up else None,
+            p50_received_to_stored_s=quantile(before, after, 0.5),
+            p99_received_to_stored_s=quantile(before, after, 0.99),
+        )
+        # The fixed-rate run: p99 received->stored at a rate the setup should sustain.
+        before = buckets(worker_ports)
+        base_stored = stored_total(worker_ports)
+        base_received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        ol = wl.run_open_loop(gw_port, args.rate, args.latency_duration, None, args, "scaled-ol")
+        received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        wait_all_stored(worker_ports, base_stored + received - base_received, args.drain_timeout)
+        after = buckets(worker_ports)
+        ol.update(
+            p50_received_to_stored_s=quantile(before, after, 0.5),
+            p99_received_to_stored_s=quantile(before, after, 0.99),
+        )
+        r["open_loop"] = ol
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bare ceiling and the scaled-out setup; print a summary, write JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--wrk-timeout", type=float, default=10.0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--rate", type=float, default=1000.0, help="open-loop requests/s")
+    p.add_argument("--latency-duration", type=float, default=10.0)
+    p.add_argument("--drain-timeout", type=float, default=60.0)
+    p.add_argument("--ol-connections", type=int, default=128)
+    p.add_argument("--ol-workers", type=int, default=1)
+    p.add_argument("--ol-engine", choices=("raw", "aiohttp"), default="raw")
+    p.add_argument("--server-cpu", default="0")
+    p.add_argument("--load-cpu", default="1")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="ih-scaled-") as tmp:
+        wl.log("bare server, unpinned")
+        bare = wl.bench_bare(args, pinned=False)
+        wl.log(f"  {bare['req_per_s']:.0f} req/s")
+        wl.log(f"1 gateway + {args.workers} workers on RabbitMQ + PostgreSQL")
+        scaled = bench_scaled(args, Path(tmp))
+    ol = scaled["open_loop"]
+    print(f"bare ceiling        {bare['req_per_s']:>8.0f} req/s  p99 {bare['p99_ms']} ms")
+    print(
+        f"scaled accepted     {scaled['ok_per_s']:>8.0f} /s     p50 {scaled['p50_ms']} ms"
+        f"  p99 {scaled['p99_ms']} ms"
+    )
+    print(
+        f"scaled stored       {scaled['stored_per_s'] or 0:>8.0f} /s     "
+        f"received->stored p50 <= {scaled['p50_received_to_stored_s']} s, "
+        f"p99 <= {scaled['p99_received_to_stored_s']} s (caught up: {scaled['caught_up']})"
+    )
+    print(
+        f"open loop {args.rate:.0f}/s  accept p99 {ol.get('p99_ms')} ms, received->stored "
+        f"p99 <= {ol['p99_received_to_stored_s']} s"
+    )
+    if args.out:
+        args.out.write_text(json.dumps({"bare": bare, "scaled": scaled}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
