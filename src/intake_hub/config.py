@@ -67,6 +67,7 @@ class Settings:
     batch_size: int = 256
     concurrency: int = 512
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
+    spool_max: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +96,7 @@ class Settings:
             batch_size=_int(env, p + "BATCH_SIZE", 256),
             concurrency=_int(env, p + "CONCURRENCY", 512),
             retry_delays=_floats(env, p + "RETRY_DELAYS", (1.0, 5.0, 30.0)),
+            spool_max=_int(env, p + "SPOOL_MAX", 100_000),
         )
 
     def resolved_secret(self) -> bytes:

@@ -10,6 +10,7 @@ from uuid import UUID
 from intake_hub import topics
 from intake_hub.bus import Bus, Consumer
 from intake_hub.envelope import Envelope, Reply
+from intake_hub.spool import Spooler
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,22 @@ class Intake:
     on any bus and across processes, and `request` hands it to the waiting connector.
     """
 
-    def __init__(self, bus: Bus, on_received: Callable[[Envelope], None] | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        on_received: Callable[[Envelope], None] | None = None,
+        spooler: Spooler | None = None,
+    ) -> None:
         self._bus = bus
+        self.spooler = spooler
         self._waiting: dict[UUID, asyncio.Future[Reply]] = {}
         self._listener: Consumer | None = None
         self._on_received = on_received
 
     async def start(self) -> None:
-        """Begin listening for this node's replies."""
+        """Begin listening for this node's replies (and forwarding the spool, if any)."""
+        if self.spooler is not None:
+            await self.spooler.start()
         self._listener = await self._bus.listen(topics.reply_topic(self._bus.node), self._deliver)
 
     async def close(self) -> None:
@@ -40,10 +49,15 @@ class Intake:
             await self._listener.cancel()
         for fut in self._waiting.values():
             fut.cancel()
+        if self.spooler is not None:
+            await self.spooler.close()
 
     async def emit(self, env: Envelope) -> None:
-        """Publish a new message; returns once the bus has it safely."""
-        await self._bus.publish(topics.received(env.channel), env)
+        """Publish a new message; returns once the bus (or the durable spool) has it safely."""
+        if self.spooler is not None:
+            await self.spooler.publish(topics.received(env.channel), env)
+        else:
+            await self._bus.publish(topics.received(env.channel), env)
         if self._on_received is not None:
             self._on_received(env)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -44,6 +44,11 @@ class Metrics:
         )
         self.stage_failed = Counter(
             "intake_hub_stage_failed_total", "Envelopes a stage raised on", ["stage"], registry=r
+        )
+        self.spool_depth = Gauge(
+            "intake_hub_spool_depth",
+            "Messages a gateway holds in its local spool while the broker is unreachable",
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -246,6 +246,11 @@ class RabbitBus:
         major = str(version).split(".", 1)[0]
         self._unlimited_delivery = delivery_limit_arguments(int(major) if major.isdigit() else 3)
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up right now (False while `connect_robust` reconnects)."""
+        return self._conn is not None and self._conn.connected.is_set()
+
     def _channels(self) -> tuple[AbstractRobustConnection, AbstractChannel, AbstractExchange]:
         if self._conn is None or self._admin is None or self._exchange is None:
             raise BusError("RabbitBus.start() was not called")

@@ -1,0 +1,283 @@
+"""The gateway's durable spool: what it accepts while the broker is unreachable.
+
+`Spool` is one SQLite file per node slot under `INTAKE_HUB_HOME/spool/`, written in group
+commits (WAL, `synchronous=FULL`: every commit is fsynced before the appenders return).
+`Spooler` sits behind `Intake.emit`: it publishes straight to the bus while the broker is
+up and the spool is empty, otherwise appends to the spool, and forwards the spool in order
+once the broker is back, deleting each row only after its publish was confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from intake_hub.bus import Bus, BusError, Unroutable, codec
+from intake_hub.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SPOOL_MAX = 100_000
+RETRY_AFTER_S = 10
+# A publish slower than this goes to the spool instead: a 202 never waits the bus's deadline.
+FALLOVER_S = 1.0
+FORWARD_BATCH = 256
+FORWARD_TIMEOUT_S = 10.0
+FORWARD_IDLE_S = 0.2
+FORWARD_BACKOFF_S = 0.5
+CLOSE_FLUSH_S = 20.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    body BLOB NOT NULL
+)
+"""
+
+
+class SpoolFull(BusError):
+    """The broker is unreachable and the spool holds its maximum: refuse, ask to retry later."""
+
+    def __init__(self, depth: int, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(f"spool full ({depth} messages) while the broker is unreachable")
+        self.retry_after = retry_after
+
+
+class Spool:
+    """Messages in arrival order in one SQLite file; `append` returns once fsynced."""
+
+    def __init__(self, path: Path, limit: int = SPOOL_MAX) -> None:
+        self.path = path
+        self.limit = limit
+        self.depth = 0
+        self._conn: sqlite3.Connection | None = None
+        # One thread owns the connection, so calls never overlap and stay in order.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(_SCHEMA)
+        self._conn = conn
+        return int(conn.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    async def open(self) -> None:
+        """Open (or create) the file and count what an earlier process left in it."""
+        self.depth = await self._run(self._open)
+        if self.depth:
+            log.warning(
+                "spool %s holds %d messages from before; forwarding them", self.path, self.depth
+            )
+
+    @property
+    def pending(self) -> int:
+        """Appends waiting for the next commit."""
+        return len(self._pending)
+
+    @property
+    def full(self) -> bool:
+        """Whether one more append would go past the limit."""
+        return self.depth + len(self._pending) >= self.limit
+
+    async def append(self, topic: str, body: bytes) -> None:
+        """Add one message; returns once it is committed and fsynced (raises `SpoolFull`)."""
+        if self.full:
+            raise SpoolFull(self.depth + len(self._pending))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((topic, body, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await fut
+
+    def _insert(self, rows: Sequence[tuple[str, bytes]]) -> None:
+        assert self._conn is not None
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany("INSERT INTO spool (topic, body) VALUES (?, ?)", rows)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    async def _flush(self) -> None:
+        # Group commit: everything appended while one commit runs goes into the next one.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._insert, [(topic, body) for topic, body, _ in batch])
+            except Exception as exc:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.depth += len(batch)
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _head(self, n: int) -> list[tuple[int, str, bytes]]:
+        assert self._conn is not None
+        cur = self._conn.execute("SELECT seq, topic, body FROM spool ORDER BY seq LIMIT ?", (n,))
+        return [(int(seq), str(topic), bytes(body)) for seq, topic, body in cur]
+
+    async def head(self, n: int) -> list[tuple[int, str, bytes]]:
+        """The oldest `n` messages as (seq, topic, body), left in place."""
+        return await self._run(self._head, n)
+
+    def _delete(self, seqs: Sequence[int]) -> int:
+        assert self._conn is not None
+        self._conn.execute("BEGIN IMMEDIATE")
+        cur = self._conn.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
+        self._conn.execute("COMMIT")
+        return cur.rowcount
+
+    async def remove(self, seqs: Sequence[int]) -> None:
+        """Delete forwarded messages by seq."""
+        if seqs:
+            # Not `self.depth -= await ...`: that reads depth before appends made during the await.
+            removed = await self._run(self._delete, seqs)
+            self.depth -= removed
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        """Wait for appends in progress, then close the file."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+
+class Spooler:
+    """Publishes through the bus, or into the spool while the broker is unreachable.
+
+    A message goes to the spool when the bus reports no connection, when a publish takes
+    longer than `fallover` seconds or fails, and whenever the spool is not empty, so that
+    nothing accepted later overtakes what is already spooled.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        spool: Spool,
+        connected: Callable[[], bool],
+        *,
+        fallover: float = FALLOVER_S,
+    ) -> None:
+        self._bus = bus
+        self.spool = spool
+        self._connected = connected
+        self._fallover = fallover
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    @property
+    def broker_up(self) -> bool:
+        """Whether the bus is connected and the last publish attempt did not fail."""
+        return self._connected() and not self._failing
+
+    async def start(self) -> None:
+        """Open the spool and start forwarding whatever it holds."""
+        await self.spool.open()
+        self._task = asyncio.create_task(self._forward_loop())
+
+    async def publish(self, topic: str, env: Envelope) -> None:
+        """Publish `env`, or spool it durably; raises `SpoolFull` or `Unroutable`."""
+        if self.spool.depth == 0 and self.spool.pending == 0 and self.broker_up:
+            try:
+                async with asyncio.timeout(self._fallover):
+                    await self._bus.publish(topic, env)
+                return
+            except Unroutable:
+                raise
+            except Exception as exc:
+                # A publish that did get through is forwarded again: persistence dedupes by id.
+                self._failing = True
+                log.warning("broker unavailable (%r): spooling from now on", exc)
+        await self.spool.append(topic, codec.encode(env))
+        self._wake.set()
+
+    async def _send(self, topic: str, body: bytes) -> None:
+        async with asyncio.timeout(FORWARD_TIMEOUT_S):
+            await self._bus.publish(topic, codec.decode(body))
+
+    async def forward_once(self) -> int:
+        """Forward the oldest batch in order; returns how many were confirmed and removed."""
+        rows = await self.spool.head(FORWARD_BATCH)
+        if not rows:
+            return 0
+        # Started in spool order on one channel, so the broker receives them in that order.
+        results = await asyncio.gather(
+            *(self._send(topic, body) for _, topic, body in rows), return_exceptions=True
+        )
+        done = [seq for (seq, _, _), result in zip(rows, results, strict=True) if result is None]
+        await self.spool.remove(done)
+        failed = [r for r in results if r is not None]
+        if failed:
+            self._failing = True
+            log.warning("forwarded %d of %d spooled messages: %r", len(done), len(rows), failed[0])
+        return len(done)
+
+    async def _forward_loop(self) -> None:
+        while True:
+            try:
+                if self.spool.depth == 0 or not self._connected():
+                    if self.spool.depth == 0 and self._connected():
+                        self._failing = False
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(FORWARD_IDLE_S):
+                            await self._wake.wait()
+                    continue
+                sent = await self.forward_once()
+                if sent == 0:
+                    await asyncio.sleep(FORWARD_BACKOFF_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("spool forwarding failed; retrying")
+                await asyncio.sleep(FORWARD_BACKOFF_S)
+
+    async def close(self, flush_timeout: float = CLOSE_FLUSH_S) -> None:
+        """Forward what the spool holds if the broker is up (bounded), then stop; the rest stays."""
+        if self._task is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + flush_timeout
+            while self.spool.depth and self._connected() and loop.time() < deadline:
+                await asyncio.sleep(FORWARD_IDLE_S)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.spool.close()
+        if self.spool.depth:
+            log.warning("spool keeps %d messages for the next start", self.spool.depth)
+
+
+def spool_path(home: Path, node: int) -> Path:
+    """The spool file of one node slot (claimed by `TicketNumbers.for_home`) under HOME."""
+    return home / "spool" / f"node-{node}.sqlite3"
+
+
+__all__ = ["SPOOL_MAX", "Spool", "SpoolFull", "Spooler", "spool_path"]
