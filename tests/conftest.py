@@ -32,6 +32,7 @@ TABLES = (
     "wechat_delivery",
     "wechat_outbound",
     "wechat_token",
+    "auto_reply_count",
 )
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from intake_hub.access import Links
 from intake_hub.api.admin import AdminApi, DeadLetters
+from intake_hub.api.assign import AssignApi
 from intake_hub.api.auth import Authenticator, Principal
 from intake_hub.api.errors import BadRequest, error_response
 from intake_hub.api.openapi import openapi_document
@@ -31,12 +32,14 @@ from intake_hub.metrics import Metrics
 from intake_hub.pipeline import Pipeline
 from intake_hub.rules import RuleSet, load_rules
 from intake_hub.rules.reload import RulesReloader
+from intake_hub.spool import Spool, Spooler, SpoolFull, spool_path
 from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.persist import persist
-from intake_hub.stages.responder import respond
+from intake_hub.stages.responder import ReplyGuard, TicketLookup, respond
 from intake_hub.stages.router import route
-from intake_hub.storage import agents, db, queries
+from intake_hub.storage import agents, assign, db, queries
+from intake_hub.storage.replies import DbReplyGuard, DbTicketLookup
 from intake_hub.storage.roster import DbRoster
 from intake_hub.storage.writer import TicketWriter
 from intake_hub.ticketno import TicketNumbers
@@ -73,11 +76,20 @@ class StageSet:
     """The stage functions bound to their rules and resources; rules can be swapped live."""
 
     def __init__(
-        self, rules: RuleSet, links: Links, roster: DbRoster, writer: TicketWriter, metrics: Metrics
+        self,
+        rules: RuleSet,
+        links: Links,
+        roster: DbRoster,
+        writer: TicketWriter,
+        metrics: Metrics,
+        lookup: TicketLookup | None = None,
+        guard: ReplyGuard | None = None,
     ) -> None:
         self.rules = rules
         self._links = links
         self._roster = roster
+        self._lookup = lookup or DbTicketLookup()
+        self._guard = guard or DbReplyGuard()
         self._writer = writer
         self._metrics = metrics
 
@@ -87,7 +99,14 @@ class StageSet:
 
     async def respond(self, env: Envelope) -> Envelope:
         """Choose the automatic reply."""
-        return await respond(env, self.rules.replies, self._links)
+        return await respond(
+            env,
+            self.rules.replies,
+            self._links,
+            faq=self.rules.faq,
+            tickets=self._lookup,
+            guard=self._guard,
+        )
 
     async def route(self, env: Envelope) -> Envelope:
         """Pick the team and agent."""
@@ -112,6 +131,16 @@ def make_bus(settings: Settings) -> Bus:
     if settings.amqp_url:
         return RabbitBus(settings.amqp_url, prefetch=settings.concurrency)
     return MemoryBus()
+
+
+def _add_spool(s: Services, metrics: Metrics) -> None:
+    """Put a durable spool behind `Intake.emit` of an instance publishing to RabbitMQ."""
+    bus = s.bus
+    if not isinstance(bus, RabbitBus):
+        return
+    spool = Spool(spool_path(s.settings.home, s.numbers.node), s.settings.spool_max)
+    s.intake.spooler = Spooler(bus, spool, lambda: bus.connected)
+    metrics.spool_depth.set_function(lambda: spool.depth)
 
 
 def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -> Services:
@@ -190,6 +219,7 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
     app.router.add_routes(ticket_api.routes())
+    app.router.add_routes(AssignApi(auth, assign.reassign).routes())
     app.router.add_routes(AdminApi(auth, DeadLetters(s.bus)).routes())
 
 
@@ -218,6 +248,13 @@ async def errors_middleware(
         return await handler(request)
     except BadRequest:
         raise
+    except SpoolFull as exc:
+        return error_response(
+            503,
+            "spool_full",
+            "We cannot take messages right now; please try again shortly.",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "The body is larger than the limit.")
     except web.HTTPException as exc:
@@ -235,18 +272,27 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers and the pipeline runs; otherwise 503 naming what is not."""
-    degraded: dict[str, str] = {}
+    """Ready: the database answers and the pipeline runs; otherwise 503 naming what is not.
+
+    A gateway spooling while the broker is away stays 200 (it still takes messages safely)
+    but names the broker and the spool depth; a full spool is 503.
+    """
+    degraded: dict[str, str | int] = {}
     if not request.app.get(READY):
         degraded["pipeline"] = "not running"
     try:
         await db.ping()
     except Exception as exc:  # any failure to reach the database means not ready
         degraded["database"] = type(exc).__name__
+    status = 503 if degraded else 200
+    spooler = request.app[SERVICES].intake.spooler
+    if spooler is not None and (spooler.spool.depth or not spooler.broker_up):
+        degraded["broker"] = "connected" if spooler.broker_up else "unreachable"
+        degraded["spool"] = spooler.spool.depth
+        if spooler.spool.full:
+            status = 503
     body = {"status": "degraded" if degraded else "ok", "degraded": degraded}
-    return web.Response(
-        body=orjson.dumps(body), status=503 if degraded else 200, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -277,6 +323,7 @@ def create_app(
     app[INTAKE] = intake
     app[SERVICES] = services = build_services(settings, metrics, run)
     if intake:
+        _add_spool(services, metrics)
         _mount(app, services, metrics)
         app.router.add_get("/api/openapi.json", openapi_view)
         app.router.add_static("/static", Path(__file__).parent / "static")

@@ -99,6 +99,9 @@ class Envelope(_Frozen):
     attachments: tuple[AttachmentRef, ...] = ()
     received_at: datetime
     reply_to: str | None = None
+    # Set by a connector when the sender is a machine (auto-responder, bounce, list mail):
+    # such a message becomes a ticket but never gets an automatic reply (loop guard).
+    automatic: bool = False
     labels: Labels | None = None
     reply: Reply | None = None
     route: Route | None = None

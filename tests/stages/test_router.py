@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from intake_hub.access import Links
-from intake_hub.envelope import Envelope, Labels
+from intake_hub.envelope import Envelope, Labels, Priority
 from intake_hub.rules import RuleSet
+from intake_hub.rules.routing import Strategy
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.responder import respond
 from intake_hub.stages.router import Roster, route
@@ -31,10 +32,19 @@ class FakeRoster:
 
     agents: list[Agent] = field(default_factory=list)
     calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    asked: list[tuple[Priority, Strategy]] = field(default_factory=list)
 
-    async def pick(self, team: str, skills: tuple[str, ...] = ()) -> str | None:
+    async def pick(
+        self,
+        team: str,
+        skills: tuple[str, ...] = (),
+        *,
+        priority: Priority = "normal",
+        strategy: Strategy = "least_loaded",
+    ) -> str | None:
         """The least-loaded agent in `team` having all `skills`."""
         self.calls.append((team, skills))
+        self.asked.append((priority, strategy))
         fit = [a for a in self.agents if a.team == team and set(skills) <= a.skills]
         if not fit:
             return None

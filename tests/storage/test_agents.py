@@ -62,7 +62,7 @@ async def test_roster_respects_capacity_and_online(database: str) -> None:
     await add_agent("off", "Off", "agent", team="t")
     await Agent.filter(id="off").update(online=False)
     now = [0.0]
-    roster = DbRoster(refresh_s=2, clock=lambda: now[0])
+    roster = DbRoster(refresh_s=2, clock=lambda: now[0], grace_s=0)
     picks = [await roster.pick("t") for _ in range(4)]
     assert picks == ["a", "b", "a", None]
     now[0] = 5.0  # a refresh forgets local counts of tickets never stored

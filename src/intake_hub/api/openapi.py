@@ -14,6 +14,7 @@ from intake_hub.api.admin import (
     DeadLetterQuery,
     DeadLetterResult,
 )
+from intake_hub.api.assign import AssignIn, AssignOut
 from intake_hub.api.schemas import (
     ErrorOut,
     TicketDetail,
@@ -34,8 +35,10 @@ _MODELS: list[type[BaseModel]] = [
     DeadLetterPage,
     DeadLetterAction,
     DeadLetterResult,
+    AssignIn,
+    AssignOut,
 ]
-_REQUEST_MODELS: tuple[type[BaseModel], ...] = (WebMessageIn, DeadLetterAction)
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (WebMessageIn, DeadLetterAction, AssignIn)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -151,6 +154,22 @@ def openapi_document() -> dict[str, Any]:
                     "security": _BEARER,
                     "parameters": [_NUMBER],
                     "responses": {"200": _json(TicketDetail, "The ticket"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/tickets/{number}/assign": {
+                "post": {
+                    "summary": "Reassign a ticket by hand, with the reason (role supervisor)",
+                    "operationId": "assignTicket",
+                    "security": _BEARER,
+                    "parameters": [_NUMBER],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(AssignIn)}},
+                    },
+                    "responses": {
+                        "200": _json(AssignOut, "The new assignment"),
+                        **_errors(400, 401, 403, 404, 415, 422),
+                    },
                 }
             },
             "/api/v1/admin/dlq": {

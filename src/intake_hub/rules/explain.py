@@ -18,10 +18,20 @@ from typing import Any
 from uuid import uuid4
 
 from intake_hub.access import Links
-from intake_hub.envelope import CHANNELS, Channel, CustomerRef, Envelope, Labels, Reply, Route
+from intake_hub.envelope import (
+    CHANNELS,
+    Channel,
+    CustomerRef,
+    Envelope,
+    Labels,
+    Priority,
+    Reply,
+    Route,
+)
 from intake_hub.rules.classifier import Hit
 from intake_hub.rules.errors import RulesError
 from intake_hub.rules.loader import RuleSet, load_rules
+from intake_hub.rules.routing import Strategy
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.responder import respond
 from intake_hub.stages.router import route
@@ -35,10 +45,22 @@ _EXAMPLE_SECRET = b"rules-explain-example"
 class DryRoster:
     """A roster without a database: it describes the agent it would pick."""
 
-    async def pick(self, team: str, skills: tuple[str, ...] = ()) -> str | None:
-        """A description of the least-loaded online agent of `team` with `skills`."""
+    async def pick(
+        self,
+        team: str,
+        skills: tuple[str, ...] = (),
+        *,
+        priority: Priority = "normal",
+        strategy: Strategy = "least_loaded",
+    ) -> str | None:
+        """A description of the agent the roster would pick in `team` with `skills`."""
         needs = f" with skills {'+'.join(skills)}" if skills else ""
-        return f"<the least-loaded online agent of team '{team}'{needs}>"
+        who = (
+            "next online agent in turn"
+            if strategy == "round_robin"
+            else "least-loaded online agent"
+        )
+        return f"<the {who} of team '{team}'{needs}>"
 
 
 @dataclass(frozen=True)
@@ -122,7 +144,7 @@ async def explain(
     )
     links = links or Links("http://127.0.0.1:8080", _EXAMPLE_SECRET)
     env = await classify(env, rules.classifier, rules.version)
-    env = await respond(env, rules.replies, links)
+    env = await respond(env, rules.replies, links, faq=rules.faq)
     env = await route(env, rules.routing, DryRoster())
     assert env.labels is not None and env.reply is not None and env.route is not None
     hits = rules.classifier.find(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from intake_hub.rules.classifier import ClassifierRules, ClassifierSpec, key_of
 from intake_hub.rules.errors import Problem, RulesError
+from intake_hub.rules.faq import FaqIndex, FaqSpec
 from intake_hub.rules.replies import ReplyRules
 from intake_hub.rules.routing import RoutingRules
 from intake_hub.rules.source import Document, read_document
@@ -18,7 +19,10 @@ from intake_hub.rules.source import Document, read_document
 CLASSIFIER_FILE = "classifier.yaml"
 REPLIES_FILE = "replies.yaml"
 ROUTING_FILE = "routing.yaml"
+FAQ_FILE = "faq.yaml"
 FILES = (CLASSIFIER_FILE, REPLIES_FILE, ROUTING_FILE)
+# Read when present: a shop without a knowledge base simply has no FAQ answers.
+OPTIONAL_FILES = (FAQ_FILE,)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +35,7 @@ class RuleSet:
     replies: ReplyRules
     routing: RoutingRules
     version: str
+    faq: FaqIndex = field(default_factory=lambda: FaqIndex(FaqSpec()))
 
 
 def _version(docs: list[Document]) -> str:
@@ -89,6 +94,11 @@ def _check_routing(
                     f"team '{target.team}' is not defined under teams",
                 )
             )
+    for i, rule in enumerate(routing.rules):
+        if rule.team is not None and rule.team not in routing.teams:
+            problems.append(
+                doc.problem(("rules", i, "team"), f"team '{rule.team}' is not defined under teams")
+            )
     return problems
 
 
@@ -104,6 +114,12 @@ def load_rules(rules_dir: Path) -> RuleSet:
             docs[name] = read_document(rules_dir / name)
         except RulesError as exc:
             problems.extend(exc.problems)
+    for name in OPTIONAL_FILES:
+        if (rules_dir / name).exists():
+            try:
+                docs[name] = read_document(rules_dir / name)
+            except RulesError as exc:
+                problems.extend(exc.problems)
 
     def validate(name: str, model: type[M]) -> M | None:
         if name not in docs:
@@ -117,15 +133,17 @@ def load_rules(rules_dir: Path) -> RuleSet:
     classifier = validate(CLASSIFIER_FILE, ClassifierSpec)
     replies = validate(REPLIES_FILE, ReplyRules)
     routing = validate(ROUTING_FILE, RoutingRules)
+    faq = validate(FAQ_FILE, FaqSpec) if FAQ_FILE in docs else FaqSpec()
     if classifier is not None:
         problems.extend(_check_classifier(classifier, docs[CLASSIFIER_FILE]))
     if routing is not None:
         problems.extend(_check_routing(routing, docs[ROUTING_FILE], classifier))
-    if problems or classifier is None or replies is None or routing is None:
+    if problems or classifier is None or replies is None or routing is None or faq is None:
         raise RulesError(problems)
     return RuleSet(
         classifier=ClassifierRules(classifier),
         replies=replies,
         routing=routing,
-        version=_version([docs[name] for name in FILES]),
+        version=_version([docs[name] for name in (*FILES, *OPTIONAL_FILES) if name in docs]),
+        faq=FaqIndex(faq),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from intake_hub.rules.errors import RulesError
-from intake_hub.rules.loader import FILES, RuleSet, load_rules
+from intake_hub.rules.loader import FILES, OPTIONAL_FILES, RuleSet, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class HasRules(Protocol):
 def fingerprint(rules_dir: Path) -> Fingerprint:
     """Name, modification time and size of every rule file; a missing file counts as -1."""
     out = []
-    for name in FILES:
+    for name in (*FILES, *OPTIONAL_FILES):
         try:
             st = (rules_dir / name).stat()
             out.append((name, st.st_mtime_ns, st.st_size))

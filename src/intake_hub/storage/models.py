@@ -64,6 +64,11 @@ class Agent(Model):
     skills: fields.Field[list[str]] = fields.JSONField(default=list)
     online = fields.BooleanField(default=True)
     capacity = fields.IntField(default=50)
+    # Tickets routed to this agent and not yet closed: the router claims a slot with one
+    # conditional UPDATE (`open_count < cap`), so racing workers cannot pass the cap.
+    open_count = fields.IntField(default=0)
+    # When the last slot was claimed: a recount leaves recently claimed agents alone.
+    last_claim_at = fields.DatetimeField(null=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -224,3 +229,18 @@ class WeChatOutbound(Model):
         app = APP
         table = "wechat_outbound"
         indexes = (("status", "next_at"),)
+
+
+class AutoReplyCount(Model):
+    """Automatic replies sent to one customer on one channel in one 10-minute window."""
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    customer_key = fields.CharField(max_length=200)
+    window_start = fields.DatetimeField()
+    n = fields.IntField(default=0)
+
+    class Meta:
+        app = APP
+        table = "auto_reply_count"
+        unique_together = (("channel", "customer_key", "window_start"),)

@@ -106,6 +106,11 @@ async def _resolve(number: str) -> Ticket | None:
     return ticket
 
 
+async def find_ticket(number: str) -> Ticket | None:
+    """The ticket a number names, its own or a follow-up's."""
+    return await _resolve(number)
+
+
 async def _conversation(ticket: Ticket) -> list[MessageOut]:
     rows = await (
         Message.filter(ticket_id=ticket.id)

@@ -60,10 +60,10 @@ async def slow_app(
     seen: list[Envelope] = []
     respond = app_module.respond
 
-    async def slow_respond(env: Envelope, *args: Any) -> Envelope:
+    async def slow_respond(env: Envelope, *args: Any, **kwargs: Any) -> Envelope:
         seen.append(env)
         await asyncio.sleep(SLOW_S)
-        return await respond(env, *args)
+        return await respond(env, *args, **kwargs)
 
     monkeypatch.setattr(app_module, "respond", slow_respond)
     app = create_app(replace(settings, database_url=db_url, connectors_dir=connectors))
