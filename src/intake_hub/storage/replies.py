@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from intake_hub.stages.responder import OpenTicket
@@ -16,10 +19,12 @@ MAX_OPEN = 20
 # One row per customer, channel and window; the upsert increments and returns the count in
 # one statement, so two workers answering the same customer cannot both read "2 of 3".
 _TAKE = (
-    "INSERT INTO auto_reply_count (channel, customer_key, window_start, n) VALUES (?, ?, ?, 1) "
+    "INSERT INTO auto_reply_count (channel, customer_key, window_start, n) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (channel, customer_key, window_start) "
-    "DO UPDATE SET n = auto_reply_count.n + 1 RETURNING n"
+    "DO UPDATE SET n = auto_reply_count.n + excluded.n RETURNING n"
 )
+
+_Key = tuple[str, str, datetime]
 
 
 class DbTicketLookup:
@@ -50,14 +55,57 @@ def window_start(now: datetime, minutes: int) -> datetime:
     return datetime.fromtimestamp(stamp - stamp % size, tz=UTC)
 
 
+@dataclass
+class _Take:
+    key: _Key
+    limit: int
+    future: asyncio.Future[bool]
+
+
 class DbReplyGuard:
-    """Counts automatic replies per customer and channel in fixed windows, atomically."""
+    """Counts automatic replies per customer and channel in fixed windows, atomically.
+
+    Concurrent `take` calls share one transaction (one commit, one write lock on SQLite)
+    the way the ticket writer batches: per key the batch adds its count in one upsert that
+    returns the new total, and the callers of that key get the places up to it in order.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[_Take] = []
+        self._task: asyncio.Task[None] | None = None
 
     async def take(
         self, channel: str, customer_key: str, *, limit: int, window_minutes: int, now: datetime
     ) -> bool:
         """Count one automatic reply; False when it would be more than `limit` in the window."""
-        start = window_start(now, window_minutes)
-        async with transaction(db.connection()) as sql:
-            rows = await sql.fetch(_TAKE, (channel, customer_key, sql.dt(start)))
-        return int(rows[0][0]) <= limit
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        key = (channel, customer_key, window_start(now, window_minutes))
+        self._pending.append(_Take(key, limit, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            wanted = Counter(t.key for t in batch)
+            try:
+                totals: dict[_Key, int] = {}
+                async with transaction(db.connection()) as sql:
+                    # Sorted, so two processes take the row locks in the same order.
+                    for key in sorted(wanted):
+                        channel, customer, start = key
+                        rows = await sql.fetch(
+                            _TAKE, (channel, customer, sql.dt(start), wanted[key])
+                        )
+                        totals[key] = int(rows[0][0])
+            except Exception as exc:
+                for t in batch:
+                    if not t.future.done():
+                        t.future.set_exception(exc)
+                continue
+            place = {key: totals[key] - n for key, n in wanted.items()}
+            for t in batch:
+                place[t.key] += 1
+                if not t.future.done():
+                    t.future.set_result(place[t.key] <= t.limit)
