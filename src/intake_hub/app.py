@@ -122,8 +122,17 @@ class StageSet:
         return env
 
     def functions(self) -> dict[str, StageFn]:
-        """The stage functions by stage name."""
-        return {name: getattr(self, name) for name in STAGE_NAMES}
+        """The stage functions by stage name, each waiting out a database outage."""
+        return {name: _patient(getattr(self, name)) for name in STAGE_NAMES}
+
+
+def _patient(stage: StageFn) -> StageFn:
+    # Any stage may read the database (roster, reply cap, ticket lookup); an outage must
+    # hold its message unacked, not spend the bus's retries and park it as poison.
+    async def run(env: Envelope) -> Envelope | None:
+        return await db.patiently(lambda: stage(env))
+
+    return run
 
 
 def make_bus(settings: Settings) -> Bus:

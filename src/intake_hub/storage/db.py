@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate as run_migrations
 
 from intake_hub.storage.models import APP
@@ -88,3 +93,42 @@ def connection() -> BaseDBAsyncClient:
 async def ping() -> None:
     """Raise unless the database answers a trivial query."""
     await connection().execute_query("SELECT 1")
+
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# The database is away (restarting, refusing connections, our backend killed), not wrong.
+_UNAVAILABLE = (
+    OSError,
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.ObjectNotInPrerequisiteStateError,
+    asyncpg.InterfaceError,
+)
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now, rather than that the data is bad."""
+    # asyncpg's client-side DataError is an InterfaceError too, but bad data stays bad.
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, ValueError)
+
+
+async def patiently(op: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
+    """Run `op`, again with backoff while the database is unavailable, for up to `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = BACKOFF_FIRST_S
+    while True:
+        try:
+            return await op()
+        except Exception as exc:
+            if not is_unavailable(exc) or loop.time() + delay > deadline:
+                raise
+            log.warning("database unavailable (%r); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import asyncpg  # type: ignore[import-untyped]
 from tortoise import Tortoise
-from tortoise.exceptions import DBConnectionError
 
 from intake_hub.envelope import Envelope
 from intake_hub.storage.batch import Batch, LostRace, Saved
-from intake_hub.storage.db import CONNECTION
+from intake_hub.storage.db import CONNECTION, is_unavailable, patiently
 from intake_hub.storage.sql import transaction
 
 __all__ = ["Saved", "TicketWriter"]
@@ -22,25 +21,7 @@ log = logging.getLogger(__name__)
 
 _RETRYABLE = (LostRace, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
-# The database is away (restarting, refusing connections, our backend killed), not wrong.
-_UNAVAILABLE = (
-    OSError,
-    DBConnectionError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.ObjectNotInPrerequisiteStateError,
-    asyncpg.InterfaceError,
-)
 _STREAM_S = 0.05
-BACKOFF_FIRST_S = 0.1
-BACKOFF_MAX_S = 2.0
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` says the database cannot be reached now, rather than that the data is bad."""
-    # asyncpg's client-side DataError is an InterfaceError too, but bad data stays bad.
-    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, ValueError)
 
 
 @dataclass
@@ -129,18 +110,7 @@ class TicketWriter:
 
     async def _store_waiting(self, envs: Sequence[Envelope]) -> list[Saved]:
         """`_store`, waiting with backoff while the database is unavailable (up to a limit)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.unavailable_timeout
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                return await self._store(envs)
-            except Exception as exc:
-                if not is_unavailable(exc) or loop.time() + delay > deadline:
-                    raise
-                log.warning("database unavailable (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
+        return await patiently(lambda: self._store(envs), self.unavailable_timeout)
 
     async def _store(self, envs: Sequence[Envelope]) -> list[Saved]:
         client = Tortoise.get_connection(self.connection)
