@@ -180,6 +180,10 @@ class WeChatDelivery(Model):
     answer = fields.TextField(null=True)
     created_at = fields.DatetimeField()
     answered_at = fields.DatetimeField(null=True)
+    # Bumped by each retry that takes over a claim its holder left pending: the claim token.
+    attempt = fields.IntField(default=0)
+    # When the current holder claimed; NULL means `created_at` (the first delivery).
+    claimed_at = fields.DatetimeField(null=True)
 
     class Meta:
         app = APP

@@ -18,6 +18,27 @@ class Claim:
     first: bool
     envelope_id: UUID
     answer: str | None
+    ticket: str = ""
+    attempt: int = 0
+    claimed_at: datetime | None = None
+
+    def stale(self, grace_s: float) -> bool:
+        """Still unanswered longer than `grace_s` after its holder claimed it."""
+        if self.answer is not None or self.claimed_at is None:
+            return False
+        return (datetime.now(UTC) - self.claimed_at).total_seconds() > grace_s
+
+
+def _held(row: WeChatDelivery) -> Claim:
+    return Claim(
+        first=False,
+        # asyncpg hands back its own UUID type, which the bus codec cannot serialise.
+        envelope_id=UUID(str(row.envelope_id)),
+        answer=row.answer,
+        ticket=row.ticket,
+        attempt=row.attempt,
+        claimed_at=row.claimed_at or row.created_at,
+    )
 
 
 async def claim(instance: str, key: str, envelope_id: UUID, ticket: str) -> Claim:
@@ -38,7 +59,7 @@ async def claim(instance: str, key: str, envelope_id: UUID, ticket: str) -> Clai
                 row = await WeChatDelivery.get(instance=instance, msg_key=key)
             except DoesNotExist:
                 continue
-            return Claim(first=False, envelope_id=row.envelope_id, answer=row.answer)
+            return _held(row)
         return Claim(first=True, envelope_id=envelope_id, answer=None)
     raise RuntimeError(f"wechat delivery {instance}/{key}: claimed and released twice")
 
@@ -55,9 +76,20 @@ async def lookup(instance: str, key: str) -> Claim | None:
     row = await WeChatDelivery.get_or_none(instance=instance, msg_key=key)
     if row is None:
         return None
-    return Claim(first=False, envelope_id=row.envelope_id, answer=row.answer)
+    return _held(row)
 
 
-async def release(instance: str, key: str) -> None:
-    """Forget an unanswered first delivery whose envelope never reached the bus."""
-    await WeChatDelivery.filter(instance=instance, msg_key=key, answer__isnull=True).delete()
+async def take_over(instance: str, key: str, attempt: int) -> bool:
+    """Win the unanswered claim held as `attempt`; of any number of callers one wins."""
+    won = await WeChatDelivery.filter(
+        instance=instance, msg_key=key, answer__isnull=True, attempt=attempt
+    ).update(attempt=attempt + 1, claimed_at=datetime.now(UTC))
+    return bool(won)
+
+
+async def release(instance: str, key: str, attempt: int = 0) -> None:
+    """Forget an unanswered claim, held as `attempt`, whose envelope never reached the bus."""
+    # A holder that lost its claim to a takeover must not delete the new holder's row.
+    await WeChatDelivery.filter(
+        instance=instance, msg_key=key, answer__isnull=True, attempt=attempt
+    ).delete()

@@ -40,6 +40,9 @@ Request = Callable[[Envelope, float], Awaitable[Reply | None]]
 
 SUCCESS = "success"
 _POLL_S = 0.05
+# A live first delivery answers or releases within the reply budget; past it plus this
+# margin (clock skew between processes, a slow commit) its holder is presumed dead.
+TAKEOVER_MARGIN_S = 2.0
 
 
 @dataclass
@@ -173,12 +176,12 @@ class WeChatConnector:
                 return await self._emit_first(env, started)
             if claim.answer is not None:
                 return claim.answer
-            answer = await self._await_first(key, started)
+            answer = await self._await_first(env, claim, started)
             if answer is not None:
                 return answer
         return ""
 
-    async def _emit_first(self, env: Envelope, started: float) -> str:
+    async def _emit_first(self, env: Envelope, started: float, attempt: int = 0) -> str:
         instance, key = self.config.name, env.external_id
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
@@ -187,7 +190,7 @@ class WeChatConnector:
                 reply = await self.request(env, self._remaining(started))
             except Exception:
                 # Nothing reached the bus: let WeChat's retry be a first delivery again.
-                await deliveries.release(instance, key)
+                await deliveries.release(instance, key, attempt)
                 raise
             answer = reply.text if reply is not None and reply.kind != "none" else ""
             if reply is None:
@@ -219,8 +222,11 @@ class WeChatConnector:
                 "wechat/%s: could not queue the late reply to %s", self.config.name, env.id
             )
 
-    async def _await_first(self, key: str, started: float) -> str | None:
+    async def _await_first(
+        self, env: Envelope, claim: deliveries.Claim, started: float
+    ) -> str | None:
         """The first delivery's answer ("" once out of time); None if it failed to emit."""
+        instance, key = self.config.name, env.external_id
         first = self._inflight.get(key)
         if first is not None:
             await asyncio.wait({first}, timeout=self._remaining(started))
@@ -228,14 +234,32 @@ class WeChatConnector:
                 return None
             return first.result() if first.done() else ""
         # The first delivery is in another process: watch its row.
-        while (left := self._remaining(started)) > 0:
-            await asyncio.sleep(min(_POLL_S, left))
-            row = await deliveries.lookup(self.config.name, key)
-            if row is None:
-                return None
+        grace = self.config.reply_budget_s + TAKEOVER_MARGIN_S
+        row: deliveries.Claim | None = claim
+        while row is not None:
             if row.answer is not None:
                 return row.answer
-        return ""
+            if row.stale(grace) and await deliveries.take_over(instance, key, row.attempt):
+                return await self._take_over(env, row, started)
+            left = self._remaining(started)
+            if left <= 0:
+                return ""
+            await asyncio.sleep(min(_POLL_S, left))
+            row = await deliveries.lookup(instance, key)
+        return None
+
+    async def _take_over(self, env: Envelope, row: deliveries.Claim, started: float) -> str:
+        """Emit again for a holder that died before answering, as the envelope it claimed."""
+        log.warning(
+            "wechat/%s: taking over %s, left pending by attempt %d",
+            self.config.name,
+            env.external_id,
+            row.attempt,
+        )
+        # The same id lets persistence drop a copy that did reach the bus; the same ticket
+        # number keeps what the customer may already have been told.
+        same = env.model_copy(update={"id": row.envelope_id, "ticket": row.ticket})
+        return await self._emit_first(same, started, row.attempt + 1)
 
     def _render(
         self, answer: str, inbound: Inbound, crypto: WeChatCrypto | None, nonce: str
