@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from wechatpy.crypto import WeChatCrypto
 
+from intake_hub.app import create_app
+from intake_hub.config import Settings
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.connector import WeChatConnector
 from intake_hub.connectors.wechat.normalize import signature
@@ -20,6 +23,7 @@ from intake_hub.envelope import Envelope, Reply
 from intake_hub.metrics import Metrics
 from intake_hub.storage import db
 from intake_hub.storage.models import WeChatDelivery, WeChatOutbound, WeChatToken
+from intake_hub.testing import FakeWeChatApi
 from intake_hub.ticketno import TicketNumbers
 
 TOKEN = "shopToken2024"
@@ -149,3 +153,32 @@ def serve(database: None, aiohttp_client: Callable[..., Awaitable[Client]]) -> S
         return await aiohttp_client(app), core
 
     return make
+
+
+WECHAT_ENV = {
+    "INTAKE_HUB_WECHAT_TOKEN": TOKEN,
+    "INTAKE_HUB_WECHAT_APP_ID": APP_ID,
+    "INTAKE_HUB_WECHAT_AES_KEY": AES_KEY,
+}
+
+
+@pytest.fixture
+async def wechat_client(
+    settings: Settings,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+) -> Client:
+    """The whole service on the shipped connectors/ files with the WeChat variables set."""
+    for name, value in WECHAT_ENV.items():
+        monkeypatch.setenv(name, value)
+    return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeChatApi]:
+    """WeChat's API on loopback."""
+    api = FakeWeChatApi()
+    await api.start()
+    yield api
+    await api.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import pytest
 
@@ -12,10 +11,8 @@ from intake_hub import ticketno
 from intake_hub.app import create_app
 from intake_hub.config import Settings
 from tests.connectors.wechat.conftest import (
-    AES_KEY,
-    APP_ID,
     OPENID,
-    TOKEN,
+    WECHAT_ENV,
     Client,
     encrypt,
     open_reply,
@@ -23,25 +20,6 @@ from tests.connectors.wechat.conftest import (
     text_push,
 )
 from tests.web.conftest import AUTH, settle
-
-WECHAT_ENV = {
-    "INTAKE_HUB_WECHAT_TOKEN": TOKEN,
-    "INTAKE_HUB_WECHAT_APP_ID": APP_ID,
-    "INTAKE_HUB_WECHAT_AES_KEY": AES_KEY,
-}
-
-
-@pytest.fixture
-async def wechat_client(
-    settings: Settings,
-    db_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[Client]],
-) -> Client:
-    """The whole service on the shipped connectors/ files with the WeChat variables set."""
-    for name, value in WECHAT_ENV.items():
-        monkeypatch.setenv(name, value)
-    return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
 
 
 async def test_wechat_message_becomes_a_classified_ticket_and_the_ack_is_the_reply(

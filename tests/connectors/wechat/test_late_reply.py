@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,6 @@ from tests.connectors.wechat.conftest import (
 from tests.web.conftest import AUTH, settle
 
 SLOW_S = 0.3
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChatApi]:
-    """WeChat's API on loopback."""
-    api = FakeWeChatApi()
-    await api.start()
-    yield api
-    await api.close()
 
 
 @pytest.fixture

@@ -22,15 +22,6 @@ FAST = (0.01, 0.01, 0.01)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChatApi]:
-    """WeChat's API on loopback."""
-    api = FakeWeChatApi()
-    await api.start()
-    yield api
-    await api.close()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client session for the test."""
     async with aiohttp.ClientSession() as s:

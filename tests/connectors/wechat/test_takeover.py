@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import xmltodict  # type: ignore[import-untyped]
 
 from intake_hub import ticketno
-from intake_hub.app import create_app
-from intake_hub.config import Settings
 from intake_hub.ids import uuid7
 from intake_hub.storage import wechat as deliveries
 from intake_hub.storage.models import WeChatDelivery
@@ -27,7 +22,6 @@ from tests.connectors.wechat.conftest import (
     stored,
     text_push,
 )
-from tests.connectors.wechat.test_end_to_end import WECHAT_ENV
 from tests.web.conftest import AUTH, settle
 
 PATH = "/hooks/shop"
@@ -115,19 +109,6 @@ async def test_a_fresh_pending_claim_is_waited_on_not_taken_over(serve: Serve) -
     assert core.seen == []
     row = await WeChatDelivery.get()
     assert (row.answer, row.attempt, row.claimed_at) == (None, 0, None)
-
-
-@pytest.fixture
-async def wechat_client(
-    settings: Settings,
-    db_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[Client]],
-) -> Client:
-    """The whole service on the shipped connectors/ files with the WeChat variables set."""
-    for name, value in WECHAT_ENV.items():
-        monkeypatch.setenv(name, value)
-    return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
 
 
 async def tickets(client: Client) -> list[str]:
