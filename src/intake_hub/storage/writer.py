@@ -12,7 +12,7 @@ from tortoise import Tortoise
 
 from intake_hub.envelope import Envelope
 from intake_hub.storage.batch import Batch, LostRace, Saved
-from intake_hub.storage.db import CONNECTION, is_unavailable, patiently
+from intake_hub.storage.db import CONNECTION, is_unavailable
 from intake_hub.storage.sql import transaction
 
 __all__ = ["Saved", "TicketWriter"]
@@ -40,7 +40,6 @@ class TicketWriter:
         followup_window: float = 7 * 24 * 3600,
         connection: str = CONNECTION,
         attempts: int = 5,
-        unavailable_timeout: float = 60.0,
         linger_s: float = 0.002,
     ) -> None:
         if batch_size < 1:
@@ -49,7 +48,6 @@ class TicketWriter:
         self.followup_window = followup_window
         self.connection = connection
         self.attempts = attempts
-        self.unavailable_timeout = unavailable_timeout
         self.linger_s = linger_s
         self._last_flush = float("-inf")
         self._pending: list[_Pending] = []
@@ -80,7 +78,7 @@ class TicketWriter:
             batch = self._pending[: self.batch_size]
             del self._pending[: len(batch)]
             try:
-                results = await self._store_waiting([p.env for p in batch])
+                results = await self._store([p.env for p in batch])
             except Exception as exc:
                 if len(batch) > 1 and not is_unavailable(exc):
                     # One bad envelope must not fail the others of its batch (they would be
@@ -100,17 +98,13 @@ class TicketWriter:
 
     async def _store_alone(self, p: _Pending) -> None:
         try:
-            (result,) = await self._store_waiting([p.env])
+            (result,) = await self._store([p.env])
         except Exception as exc:
             if not p.future.done():
                 p.future.set_exception(exc)
         else:
             if not p.future.done():
                 p.future.set_result(result)
-
-    async def _store_waiting(self, envs: Sequence[Envelope]) -> list[Saved]:
-        """`_store`, waiting with backoff while the database is unavailable (up to a limit)."""
-        return await patiently(lambda: self._store(envs), self.unavailable_timeout)
 
     async def _store(self, envs: Sequence[Envelope]) -> list[Saved]:
         client = Tortoise.get_connection(self.connection)
