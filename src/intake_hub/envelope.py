@@ -29,6 +29,9 @@ class CustomerRef(_Frozen):
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
+    # WeChat's UnionID when the push carries one: the same person on another official
+    # account of the merchant, whose `key` (openid) differs.
+    union_id: str | None = Field(default=None, max_length=64)
     # Tags the merchant keeps for this customer (vip ...): they can raise priority.
     tags: tuple[str, ...] = ()
 

@@ -34,11 +34,17 @@ class CustomerIdentity(Model):
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "intake_hub.Customer", related_name="identities", on_delete=fields.CASCADE
     )
+    # WeChat: the person across one merchant's official accounts (each has its own openid).
+    union_id = fields.CharField(max_length=64, null=True)
+    # WeChat follow state, as of the event times: nothing is sent while unsubscribed.
+    subscribed_at = fields.DatetimeField(null=True)
+    unsubscribed_at = fields.DatetimeField(null=True)
 
     class Meta:
         app = APP
         table = "customer_identity"
         unique_together = (("channel", "key"),)
+        indexes = (("union_id",),)
 
 
 class Team(Model):
