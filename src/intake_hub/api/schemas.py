@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from intake_hub.envelope import Channel, Priority
+from intake_hub.envelope import Channel, Labels, Priority, Reply, Route
 from intake_hub.text import clean
 
 Status = Literal["received", "in_progress", "resolved", "closed"]
@@ -88,12 +88,26 @@ class TicketSummary(_Model):
     updated_at: datetime
 
 
+class TicketExplanation(_Model):
+    """Why the ticket got its category, priority, reply and team (decided on its first message)."""
+
+    rules_version: str | None = Field(description="Version of the rules in force at the time")
+    labels: Labels | None = Field(
+        description="Category, confidence, matched terms, secondary categories, priority and why"
+    )
+    reply: Reply | None = Field(description="The automatic reply chosen (kind `none`: why not)")
+    route: Route | None = Field(description="Team and agent, with the reason for each step")
+
+
 class TicketDetail(TicketSummary):
     """A ticket with its customer and whole conversation."""
 
     customer: CustomerOut
     order_id: str | None = None
     messages: list[MessageOut]
+    explanation: TicketExplanation | None = Field(
+        default=None, description="Missing for tickets stored before explanations were kept"
+    )
 
 
 class TicketPage(_Model):

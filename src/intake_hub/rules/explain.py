@@ -29,6 +29,7 @@ from intake_hub.envelope import (
     Route,
 )
 from intake_hub.rules.classifier import Hit
+from intake_hub.rules.decision import decision
 from intake_hub.rules.errors import RulesError
 from intake_hub.rules.loader import RuleSet, load_rules
 from intake_hub.rules.routing import Strategy
@@ -84,13 +85,11 @@ class Explanation:
             "text": self.text,
             "channel": self.channel,
             "customer_tags": list(self.customer_tags),
-            "rules_version": self.rules_version,
-            "labels": self.labels.model_dump(mode="json"),
+            # The same record persist keeps on each ticket (`rules/decision.py`).
+            **decision(self.labels, self.reply, self.route),
             "scores": dict(self.scores),
             "phrases": list(self.phrases),
             "negated": {h.label: h.negated_by for h in self.hits if h.negated_by},
-            "reply": self.reply.model_dump(mode="json"),
-            "route": self.route.model_dump(mode="json"),
         }
 
     def render(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from intake_hub.envelope import Envelope
+from intake_hub.rules.decision import of_envelope
 from intake_hub.storage.sql import Row, Sql
 from intake_hub.ticketno import find_numbers
 
@@ -32,6 +33,7 @@ _TICKET_COLS = (
     ("order_id", "text"),
     ("created_at", "timestamptz"),
     ("updated_at", "timestamptz"),
+    ("explanation", "jsonb"),
 )
 _MESSAGE_COLS = (
     ("id", "uuid"),
@@ -368,6 +370,8 @@ class Batch:
                 "subject": env.subject,
                 "order_id": env.order_id,
                 "created_at": received,
+                # Only the first message's: it set the category, priority and team shown.
+                "explanation": of_envelope(env),
             },
         )
         self.tickets[ticket.id] = ticket
@@ -472,6 +476,7 @@ class Batch:
                         t.row["order_id"],
                         sql.dt(t.row["created_at"]),
                         sql.dt(t.updated_at),
+                        None if t.row["explanation"] is None else sql.json(t.row["explanation"]),
                     ]
                     for t in new
                 ],

@@ -105,6 +105,9 @@ class Ticket(Model):
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
+    # What classify, respond and route decided for the first message, and why
+    # (`rules/decision.py`); follow-ups do not change category, team or this record.
+    explanation: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
 
     class Meta:
         app = APP

@@ -148,6 +148,7 @@ async def get_ticket(number: str) -> TicketDetail | None:
         ),
         order_id=ticket.order_id,
         messages=await _conversation(ticket),
+        explanation=ticket.explanation,
     )
 
 
