@@ -16,6 +16,7 @@ from intake_hub.api.admin import AdminApi, DeadLetters
 from intake_hub.api.assign import AssignApi
 from intake_hub.api.auth import Authenticator, Principal
 from intake_hub.api.errors import BadRequest, error_response
+from intake_hub.api.handling import HandlingApi
 from intake_hub.api.openapi import openapi_document
 from intake_hub.api.schemas import TicketPage
 from intake_hub.api.tickets import TicketApi, TicketQuery
@@ -36,9 +37,10 @@ from intake_hub.spool import Spool, Spooler, SpoolFull, spool_path
 from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.persist import persist
-from intake_hub.stages.responder import ReplyGuard, TicketLookup, respond
+from intake_hub.stages.responder import ReplyGuard, TicketLookup, respond, status_notice
 from intake_hub.stages.router import route
 from intake_hub.storage import agents, assign, db, queries
+from intake_hub.storage.handling import Handling
 from intake_hub.storage.replies import DbReplyGuard, DbTicketLookup
 from intake_hub.storage.roster import DbRoster
 from intake_hub.storage.writer import TicketWriter
@@ -66,6 +68,7 @@ class Services:
     rules: RuleSet
     links: Links
     numbers: TicketNumbers
+    stages: StageSet
     reloader: RulesReloader | None = None
 
 
@@ -92,6 +95,10 @@ class StageSet:
         self._guard = guard or DbReplyGuard()
         self._writer = writer
         self._metrics = metrics
+
+    def notice(self, number: str, status: str, first_text: str) -> str | None:
+        """The customer's notice of a status change, from the current reply rules."""
+        return status_notice(self.rules.replies, self._links, number, status, first_text)
 
     async def classify(self, env: Envelope) -> Envelope:
         """Label the message from the current classifier rules."""
@@ -172,7 +179,9 @@ def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -
     )
     numbers = TicketNumbers.for_home(settings.home, settings.node_id)
     reloader = RulesReloader(settings.rules_dir, stages)
-    return Services(settings, bus, intake, pipeline, writer, rules, links, numbers, reloader)
+    return Services(
+        settings, bus, intake, pipeline, writer, rules, links, numbers, stages, reloader
+    )
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -218,6 +227,7 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
             if not config.configured:
                 log.info("wechat/%s: no token configured, channel not mounted", config.name)
                 continue
+    senders: list[str] = []
             wechat = WeChatConnector(config, s.intake.request, s.numbers, metrics)
             app.router.add_routes(wechat.routes())
             if config.can_send:
@@ -233,12 +243,15 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
 
 
 async def _agent_lookup(token: str) -> Principal | None:
+                senders.append(config.name)
     info = await agents.authenticate(token)
     return Principal(login=info.login, role=info.role) if info else None
 
 
 async def _list_tickets(q: TicketQuery) -> TicketPage:
     return await queries.list_tickets(
+    handling = Handling(s.stages.notice, tuple(senders))
+    app.router.add_routes(HandlingApi(auth, handling.reply, handling.move).routes())
         status=q.status,
         category=q.category,
         channel=q.channel,

@@ -236,3 +236,16 @@ def test_phrase_with_an_unknown_category_is_refused(rules_dir: Path) -> None:
     with pytest.raises(RulesError) as exc:
         load_rules(rules_dir)
     assert "'nope' is not defined" in str(exc.value)
+
+
+def test_status_notice_for_a_status_agents_cannot_set(rules_dir: Path) -> None:
+    """A notice for `received` (never set by an agent) or with a stray placeholder is refused."""
+    path = rules_dir / "replies.yaml"
+    edit(path, "status_notices:\n  resolved:", "status_notices:\n  received:")
+    assert "status_notices.received" in load_error(rules_dir)
+    edit(path, "status_notices:\n  received:", "status_notices:\n  resolved:")
+    edit(path, "已处理完毕（{status}）", "已处理完毕（{status}，{assignee}）")
+    message = load_error(rules_dir)
+    # The block scalar's key line, as for every template.
+    assert message.startswith(f"{path}:{line_of(path, '{assignee}') - 1}: status_notices.resolved")
+    assert "unknown placeholder {assignee}" in message

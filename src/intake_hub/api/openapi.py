@@ -15,6 +15,7 @@ from intake_hub.api.admin import (
     DeadLetterResult,
 )
 from intake_hub.api.assign import AssignIn, AssignOut
+from intake_hub.api.handling import ReplyIn, ReplyOut, StatusIn, StatusOut
 from intake_hub.api.schemas import (
     ErrorOut,
     TicketDetail,
@@ -37,8 +38,18 @@ _MODELS: list[type[BaseModel]] = [
     DeadLetterResult,
     AssignIn,
     AssignOut,
+    ReplyIn,
+    ReplyOut,
+    StatusIn,
+    StatusOut,
 ]
-_REQUEST_MODELS: tuple[type[BaseModel], ...] = (WebMessageIn, DeadLetterAction, AssignIn)
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    WebMessageIn,
+    DeadLetterAction,
+    AssignIn,
+    ReplyIn,
+    StatusIn,
+)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -55,6 +66,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or invalid token",
         403: "The token lacks the role needed",
         404: "Not found",
+        409: "Changed by someone else at the same moment; retry",
         413: "Body too large",
         415: "Not JSON",
         422: "Invalid fields",
@@ -77,6 +89,41 @@ _NUMBER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 20},
 }
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _ticket_action(
+    operation: str,
+    summary: str,
+    body: type[BaseModel],
+    out: tuple[str, type[BaseModel], str],
+    headers: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    status, model, description = out
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": operation,
+            "security": _BEARER,
+            "parameters": [_NUMBER, *headers],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(body)}},
+            },
+            "responses": {
+                status: _json(model, description),
+                **_errors(400, 401, 403, 404, 409, 415, 422),
+            },
+        }
+    }
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key stores nothing new and answers the same",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
 
 
 def _dead_letter_action(operation: str, summary: str) -> dict[str, Any]:
@@ -136,7 +183,13 @@ def openapi_document() -> dict[str, Any]:
                         },
                     ],
                     "responses": {"200": _json(TicketStatus, "The status"), **_errors(404)},
-                }
+                },
+                **_ticket_action(
+                    "moveTicket",
+                    "Move a ticket on (agent of its team, or supervisor); the customer is told",
+                    StatusIn,
+                    ("200", StatusOut, "The status before and after"),
+                ),
             },
             "/api/v1/tickets": {
                 "get": {
@@ -156,22 +209,19 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(TicketDetail, "The ticket"), **_errors(401, 404)},
                 }
             },
-            "/api/v1/tickets/{number}/assign": {
-                "post": {
-                    "summary": "Reassign a ticket by hand, with the reason (role supervisor)",
-                    "operationId": "assignTicket",
-                    "security": _BEARER,
-                    "parameters": [_NUMBER],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref(AssignIn)}},
-                    },
-                    "responses": {
-                        "200": _json(AssignOut, "The new assignment"),
-                        **_errors(400, 401, 403, 404, 415, 422),
-                    },
-                }
-            },
+            "/api/v1/tickets/{number}/assign": _ticket_action(
+                "assignTicket",
+                "Reassign a ticket by hand, with the reason (role supervisor)",
+                AssignIn,
+                ("200", AssignOut, "The new assignment"),
+            ),
+            "/api/v1/tickets/{number}/replies": _ticket_action(
+                "replyToTicket",
+                "Answer the customer: shown on the status page, pushed on WeChat",
+                ReplyIn,
+                ("201", ReplyOut, "The reply as stored, and how it reaches the customer"),
+                (_IDEMPOTENCY_KEY,),
+            ),
             "/api/v1/admin/dlq": {
                 "get": {
                     "summary": "Dead letters: messages a stage gave up on, with the reason",

@@ -53,6 +53,9 @@ LineTemplate = Annotated[
     str, Field(min_length=1), AfterValidator(_checker("ticket", "status", "updated", "url"))
 ]
 PlainText = Annotated[str, Field(min_length=1), AfterValidator(_checker())]
+NoticeTemplate = Annotated[
+    str, Field(min_length=1), AfterValidator(_checker("ticket", "status", "status_url"))
+]
 Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
@@ -129,6 +132,17 @@ class StatusReply(_Spec):
     max_tickets: int = Field(default=5, ge=1, le=20)
 
 
+class Notices(_Spec):
+    """What a customer is told when their ticket moves ({ticket} {status} {status_url})."""
+
+    zh: NoticeTemplate
+    en: NoticeTemplate
+
+    def for_lang(self, lang: Lang) -> str:
+        """The template for `lang`."""
+        return self.zh if lang == "zh" else self.en
+
+
 class QuietHours(_Spec):
     """When nobody answers: the note added to every automatic reply in that span."""
 
@@ -173,6 +187,10 @@ class ReplyRules(_Spec):
     default_lang: Lang = "zh"
     templates: Templates
     status: StatusReply | None = None
+    # Statuses an agent may set that are pushed to the customer's channel, and the words.
+    status_notices: dict[Literal["in_progress", "resolved", "closed"], Notices] = Field(
+        default_factory=dict
+    )
     quiet_hours: QuietHours | None = None
     loop_guard: LoopGuard = LoopGuard()
 

@@ -102,6 +102,22 @@ def _status(
     return Reply(kind="status", text="\n".join(lines), lang=lang)
 
 
+def status_notice(
+    rules: ReplyRules, links: Links, number: str, status: str, first_text: str
+) -> str | None:
+    """The notice telling the customer their ticket moved to `status`, in their language."""
+    template = rules.status_notices.get(status)  # type: ignore[call-overload]
+    if template is None:
+        return None
+    lang = language(first_text, rules.default_lang)
+    shown = rules.status.statuses.get(status) if rules.status else None
+    return str(template.for_lang(lang)).format(
+        ticket=pretty(number),
+        status=shown.for_lang(lang) if shown else status,
+        status_url=links.status_url(number),
+    )
+
+
 def _quiet(rules: ReplyRules, now: datetime, lang: Lang) -> str | None:
     quiet = rules.quiet_hours
     if quiet is None:

@@ -34,6 +34,8 @@ _TICKET_COLS = (
     ("created_at", "timestamptz"),
     ("updated_at", "timestamptz"),
     ("explanation", "jsonb"),
+    ("source", "text"),
+    ("customer_key", "text"),
 )
 _MESSAGE_COLS = (
     ("id", "uuid"),
@@ -430,6 +432,8 @@ class Batch:
                     tid,
                     "out",
                     env.channel,
+                "source": env.source,
+                "customer_key": env.customer.key,
                     None,
                     env.reply.kind,
                     env.reply.text,
@@ -505,3 +509,5 @@ class Batch:
             "WHERE id = ? AND status IN ('resolved', 'closed')",
             [[t.reopen_to, sql.uuid(t.id)] for t in old if t.reopen_to],
         )
+                        t.row["source"],
+                        t.row["customer_key"],

@@ -105,6 +105,10 @@ class Ticket(Model):
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
+    # The connector instance (`wechat/wechat`) and the customer's key on it that opened the
+    # ticket: where an agent's reply and status notices are pushed.
+    source = fields.CharField(max_length=80, null=True)
+    customer_key = fields.CharField(max_length=200, null=True)
     # What classify, respond and route decided for the first message, and why
     # (`rules/decision.py`); follow-ups do not change category, team or this record.
     explanation: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)

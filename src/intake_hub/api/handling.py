@@ -1,0 +1,141 @@
+"""Agents work a ticket: `POST .../replies` answers the customer, `POST .../status` moves it on."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from intake_hub import ticketno
+from intake_hub.api.auth import Authenticator, Principal
+from intake_hub.api.errors import BadRequest, json_response, read_json
+from intake_hub.api.schemas import FieldError, MessageOut, Status
+from intake_hub.text import clean
+
+# How the customer gets an agent's words: on the status page always, pushed where we can.
+Delivery = Literal["status_page", "wechat"]
+
+
+class ReplyIn(BaseModel):
+    """An agent's answer to the customer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str = Field(min_length=1, max_length=10_000, description="What the customer reads")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = clean(value)
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class ReplyOut(BaseModel):
+    """The reply as stored, and how it reaches the customer."""
+
+    number: str
+    status: Status
+    assignee: str | None
+    message: MessageOut
+    delivery: Delivery
+
+
+class StatusIn(BaseModel):
+    """The status a ticket moves to, and an optional note for the audit trail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    status: Literal["in_progress", "resolved", "closed"] = Field(
+        description="`received` is only ever set by intake"
+    )
+    note: str | None = Field(default=None, max_length=500, description="Why, for the audit trail")
+
+
+class StatusOut(BaseModel):
+    """The ticket's status after the change."""
+
+    number: str
+    status: Status
+    previous: Status
+    notified: bool = Field(description="Whether a notice was queued to the customer's channel")
+
+
+class NotAllowed(PermissionError):
+    """The caller may not work this ticket (an agent of another team, or not the assignee)."""
+
+
+class Conflict(RuntimeError):
+    """The ticket changed under the request (another agent moved it at the same moment)."""
+
+
+# (number, text, idempotency key or None, caller) -> (reply, replayed); None: no such ticket.
+Reply = Callable[[str, str, str | None, Principal], Awaitable[tuple[ReplyOut, bool] | None]]
+# (number, status, note, caller) -> the change; None: no such ticket.
+Move = Callable[[str, str, str | None, Principal], Awaitable[StatusOut | None]]
+
+MAX_IDEMPOTENCY_KEY = 100
+
+
+@dataclass
+class HandlingApi:
+    """Reply and status routes; any agent token, checked against the ticket's team and owner."""
+
+    auth: Authenticator
+    reply: Reply
+    move: Move
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes, mounted by the app."""
+        return [
+            web.post("/api/v1/tickets/{number}/replies", self.post_reply),
+            web.post("/api/v1/tickets/{number}/status", self.post_status),
+        ]
+
+    async def post_reply(self, request: web.Request) -> web.Response:
+        """`POST /api/v1/tickets/{number}/replies`: answer the customer; 201 with the message."""
+        who = await self.auth.require(request)
+        body = await read_json(request, ReplyIn)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+            raise BadRequest(
+                422,
+                "invalid_fields",
+                "The Idempotency-Key header is invalid.",
+                [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
+            )
+        number = ticketno.normalize(request.match_info["number"])
+        try:
+            done = await self.reply(number, body.text, key, who) if number else None
+        except NotAllowed as exc:
+            raise BadRequest(403, "forbidden", str(exc)) from None
+        except Conflict:
+            raise _conflict() from None
+        if done is None:
+            raise BadRequest(404, "not_found", "No ticket with this number.")
+        out, replayed = done
+        response = json_response(out, 201)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+    async def post_status(self, request: web.Request) -> web.Response:
+        """`POST /api/v1/tickets/{number}/status`: move the ticket on; the customer is told."""
+        who = await self.auth.require(request)
+        body = await read_json(request, StatusIn)
+        number = ticketno.normalize(request.match_info["number"])
+        try:
+            done = await self.move(number, body.status, body.note, who) if number else None
+        except NotAllowed as exc:
+            raise BadRequest(403, "forbidden", str(exc)) from None
+        except Conflict:
+            raise _conflict() from None
+        if done is None:
+            raise BadRequest(404, "not_found", "No ticket with this number.")
+        return json_response(done)
+
+
+def _conflict() -> BadRequest:
+    return BadRequest(409, "conflict", "The ticket changed at the same moment; load it and retry.")
