@@ -6,6 +6,7 @@ Every message crosses the codec, so a field that could not cross RabbitMQ fails 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -15,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from intake_hub.bus import codec
-from intake_hub.bus.base import DeadLetter, Handler, QueueSpec, Unroutable
+from intake_hub.bus.base import ATTEMPT, DeadLetter, Handler, QueueSpec, Unroutable
 from intake_hub.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DEPTH = 10_000
+# Handlers per consumer, beyond its prefetch, kept for messages someone waits on.
+FAST_HANDLERS = 4
 
 
 @functools.lru_cache(maxsize=4096)
@@ -45,12 +48,70 @@ class _Delivery:
     body: bytes
     attempts: int = 0
     redelivered: bool = False
+    # Someone waits on this message (a connector's passive reply): it takes the fast lane.
+    urgent: bool = False
+
+
+class _Lanes:
+    """A FIFO queue with a fast lane: urgent deliveries are taken before the backlog.
+
+    Some consumers take only from the fast lane, so an urgent delivery finds a free hand
+    even while every other one is busy with the backlog.
+    """
+
+    def __init__(self) -> None:
+        self._fast: collections.deque[_Delivery] = collections.deque()
+        self._slow: collections.deque[_Delivery] = collections.deque()
+        self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._fast_getters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def qsize(self) -> int:
+        """Deliveries waiting in both lanes."""
+        return len(self._fast) + len(self._slow)
+
+    def backlog(self) -> int:
+        """Deliveries waiting in the normal lane (what back-pressure bounds)."""
+        return len(self._slow)
+
+    def put_nowait(self, delivery: _Delivery) -> None:
+        """Queue a delivery in its lane and wake one consumer that may take it."""
+        if delivery.urgent:
+            self._fast.append(delivery)
+            if not _wake_one(self._fast_getters):
+                _wake_one(self._getters)
+        else:
+            self._slow.append(delivery)
+            _wake_one(self._getters)
+
+    async def get(self, *, fast_only: bool = False) -> _Delivery:
+        """The next delivery, the fast lane first; waits while there is none to take."""
+        getters = self._fast_getters if fast_only else self._getters
+        while not (self._fast if fast_only else self._fast or self._slow):
+            getter = asyncio.get_running_loop().create_future()
+            getters.append(getter)
+            try:
+                await getter
+            except asyncio.CancelledError:
+                # Woken and cancelled at once: hand the wake-up on, or a delivery would sit.
+                if getter.done() and not getter.cancelled() and not _wake_one(getters):
+                    _wake_one(self._getters)
+                raise
+        return self._fast.popleft() if self._fast else self._slow.popleft()
+
+
+def _wake_one(getters: collections.deque[asyncio.Future[None]]) -> bool:
+    while getters:
+        getter = getters.popleft()
+        if not getter.done():
+            getter.set_result(None)
+            return True
+    return False
 
 
 @dataclass
 class _Queue:
     spec: QueueSpec
-    items: asyncio.Queue[_Delivery]
+    items: _Lanes
     space: asyncio.Event = field(default_factory=asyncio.Event)
     dead: list[DeadLetter] = field(default_factory=list)
     waiting_retry: int = 0
@@ -63,12 +124,15 @@ class _MemoryConsumer:
         self._queue = queue
         self._handler = handler
         self._tasks = [asyncio.create_task(self._work()) for _ in range(prefetch)]
+        self._tasks += [
+            asyncio.create_task(self._work(fast_only=True)) for _ in range(FAST_HANDLERS)
+        ]
 
-    async def _work(self) -> None:
+    async def _work(self, *, fast_only: bool = False) -> None:
         q = self._queue
         while True:
-            delivery = await q.items.get()
-            if q.items.qsize() < self._bus._max_depth:
+            delivery = await q.items.get(fast_only=fast_only)
+            if q.items.backlog() < self._bus._max_depth:
                 q.space.set()
             q.in_flight += 1
             try:
@@ -80,7 +144,6 @@ class _MemoryConsumer:
                 raise
             finally:
                 q.in_flight -= 1
-                q.items.task_done()
                 self._bus._changed()
 
     async def cancel(self) -> None:
@@ -112,11 +175,16 @@ class MemoryBus:
     async def declare(self, spec: QueueSpec) -> None:
         """Create the queue unless it exists."""
         if spec.name not in self._queues:
-            self._queues[spec.name] = _Queue(spec=spec, items=asyncio.Queue())
+            self._queues[spec.name] = _Queue(spec=spec, items=_Lanes())
 
     async def publish(self, topic: str, env: Envelope) -> None:
-        """Route `env` to every matching queue; waits while a queue is full (back-pressure)."""
+        """Route `env` to every matching queue; waits while a queue is full (back-pressure).
+
+        A message someone waits on (`reply_to` set) skips both the wait and the backlog:
+        it is taken next, so a connector's passive reply is not queued behind bulk intake.
+        """
         body = codec.encode(env)
+        urgent = env.reply_to is not None
         routed = False
         for listener in self._listeners.get(topic, ()):
             routed = True
@@ -124,11 +192,11 @@ class MemoryBus:
         for q in self._queues.values():
             if any(topic_matches(b, topic) for b in q.spec.bindings):
                 routed = True
-                while q.items.qsize() >= self._max_depth:
+                while not urgent and q.items.backlog() >= self._max_depth:
                     q.space.clear()
                     await q.space.wait()
                 self._idle.clear()
-                q.items.put_nowait(_Delivery(body))
+                q.items.put_nowait(_Delivery(body, urgent=urgent))
         if not routed:
             raise Unroutable(f"no queue is bound to {topic!r}")
 
@@ -151,6 +219,7 @@ class MemoryBus:
             # Undecodable input never gets better by waiting: park it at once.
             self._dead_letter(q, delivery, f"undecodable: {exc}")
             return
+        token = ATTEMPT.set(delivery.attempts)
         try:
             await handler(env)
         except asyncio.CancelledError:
@@ -164,6 +233,8 @@ class MemoryBus:
             else:
                 log.error("dead-lettering %s from %s: %r", env.id, q.spec.name, exc)
                 self._dead_letter(q, delivery, repr(exc))
+        finally:
+            ATTEMPT.reset(token)
 
     def _schedule_retry(self, q: _Queue, delivery: _Delivery, delay: float) -> None:
         q.waiting_retry += 1
