@@ -65,7 +65,12 @@ _CUSTOMER_COLS = (
     ("vip", "bool"),
     ("created_at", "timestamptz"),
 )
-_IDENTITY_COLS = (("channel", "text"), ("key", "text"), ("customer_id", "uuid"))
+_IDENTITY_COLS = (
+    ("channel", "text"),
+    ("key", "text"),
+    ("customer_id", "uuid"),
+    ("union_id", "text"),
+)
 _ALIAS_COLS = (("number", "text"), ("ticket_id", "uuid"))
 _TICKET_SELECT = "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at"
 
@@ -222,46 +227,99 @@ class Batch:
         for channel, keys in by_channel.items():
             c, a = sql.in_("ci.key", list(keys), "text")
             parts.append(
-                "SELECT ci.channel, ci.key, c.id, c.name, c.phone, c.email "
+                "SELECT ci.channel, ci.key, c.id, c.name, c.phone, c.email, ci.union_id "
                 "FROM customer_identity ci JOIN customer c ON c.id = ci.customer_id "
                 f"WHERE ci.channel = ? AND {c}"
             )
             args += [channel, *a]
         rows = await sql.fetch(" UNION ALL ".join(parts), args)
-        found = {
-            (ch, key): _Customer(sql.to_uuid(cid), name, phone, email)
-            for ch, key, cid, name, phone, email in rows
-        }
+        found: dict[tuple[str, str], _Customer] = {}
+        unions: dict[tuple[str, str], str | None] = {}
+        for ch, key, cid, name, phone, email, union in rows:
+            found[(ch, key)] = _Customer(sql.to_uuid(cid), name, phone, email)
+            unions[(ch, key)] = union
+        linked = await self._by_union(envs, found)
+        fresh: dict[tuple[str, str], str | None] = {}
+        learned: dict[tuple[str, str], str] = {}
         for env in envs:
-            customer = found.get(_identity(env))
+            ident, union = _identity(env), env.customer.union_id
+            customer = found.get(ident)
             if customer is None:
-                customer = found[_identity(env)] = _Customer(row_id(env, "customer"), new=True)
+                # The same person on another of the merchant's accounts: their customer.
+                customer = linked.get(union) if union else None
+                if customer is None:
+                    customer = _Customer(row_id(env, "customer"), new=True)
+                    if union:
+                        linked[union] = customer
+                found[ident] = customer
+                fresh[ident] = unions[ident] = union
+            elif union and not unions.get(ident):
+                learned[ident] = unions[ident] = union
             for attr in ("name", "phone", "email"):
                 value = getattr(env.customer, attr)
                 if value and value != getattr(customer, attr):
                     setattr(customer, attr, value)
                     customer.changed = True
 
-        new = sorted((k, c) for k, c in found.items() if c.new)
-        if new:
+        if fresh:
+            made_for = {c.id: c for c in found.values() if c.new}
             await sql.insert(
                 "customer",
                 _CUSTOMER_COLS,
-                [[sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db] for _, c in new],
+                [
+                    [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db]
+                    for _, c in sorted(made_for.items())
+                ],
             )
             made = await sql.insert(
                 "customer_identity",
                 _IDENTITY_COLS,
-                [[ch, key, sql.uuid(c.id)] for (ch, key), c in new],
+                [
+                    [ch, key, sql.uuid(found[ch, key].id), u]
+                    for (ch, key), u in sorted(fresh.items())
+                ],
             )
-            if made != len(new):
+            if made != len(fresh):
                 raise LostRace("customer identity")
-        changed = sorted((c for c in found.values() if c.changed and not c.new), key=lambda c: c.id)
+        await sql.executemany(
+            "UPDATE customer_identity SET union_id = ? WHERE channel = ? AND key = ? "
+            "AND union_id IS NULL",
+            [[u, ch, key] for (ch, key), u in sorted(learned.items())],
+        )
+        changed = sorted(
+            {c.id: c for c in found.values() if c.changed and not c.new}.values(),
+            key=lambda c: c.id,
+        )
         await sql.executemany(
             "UPDATE customer SET name = ?, phone = ?, email = ? WHERE id = ?",
             [[c.name, c.phone, c.email, sql.uuid(c.id)] for c in changed],
         )
         return found
+
+    async def _by_union(
+        self, envs: Sequence[Envelope], found: dict[tuple[str, str], _Customer]
+    ) -> dict[str, _Customer]:
+        """The customers already known under the union id of an envelope whose identity is new."""
+        wanted = sorted(
+            {e.customer.union_id for e in envs if e.customer.union_id and _identity(e) not in found}
+        )
+        if not wanted:
+            return {}
+        sql = self.sql
+        cond, args = sql.in_("ci.union_id", wanted, "text")
+        rows = await sql.fetch(
+            "SELECT ci.union_id, c.id, c.name, c.phone, c.email "
+            "FROM customer_identity ci JOIN customer c ON c.id = ci.customer_id "
+            f"WHERE {cond} ORDER BY ci.id",
+            args,
+        )
+        # One object per customer, so changes made through either identity are not split.
+        by_id = {c.id: c for c in found.values()}
+        linked: dict[str, _Customer] = {}
+        for union, cid, name, phone, email in rows:
+            uid = sql.to_uuid(cid)
+            linked.setdefault(union, by_id.setdefault(uid, _Customer(uid, name, phone, email)))
+        return linked
 
     def _remember(self, row: Row) -> _Ticket:
         sql = self.sql

@@ -174,6 +174,22 @@ async def last_inbound(openid: str, since: datetime) -> datetime:
     return max(since, latest[0]) if latest and isinstance(latest[0], datetime) else since
 
 
+async def unsubscribed(openid: str) -> bool:
+    """Whether the customer unfollowed the account: then nothing more may be sent to them."""
+    marked = await CustomerIdentity.filter(
+        channel="wechat", key=openid, unsubscribed_at__isnull=False
+    ).values_list("customer_id", "unsubscribed_at")
+    if not marked:
+        return False
+    customer_id, since = marked[0]
+    # Only a follower can write: a message after the mark means a re-follow whose event
+    # never reached us. It errs towards sending, which at worst costs a refused call.
+    wrote = await Message.filter(
+        direction="in", channel="wechat", ticket__customer_id=customer_id, created_at__gt=since
+    ).exists()
+    return not wrote
+
+
 async def finish(
     job: Job,
     status: str,

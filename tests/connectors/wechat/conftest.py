@@ -46,12 +46,20 @@ def text_push(msg_id: int, content: str = "衣服开线了，想退货", openid:
     )
 
 
-def event_push(event: str, create_time: int = 1714036504, key: str = "") -> str:
-    """An event push (no MsgId) from the test customer."""
+def event_push(
+    event: str,
+    create_time: int = 1714036504,
+    key: str = "",
+    openid: str = OPENID,
+    union_id: str = "",
+) -> str:
+    """An event push (no MsgId) from the test customer, or from `openid`."""
     extra = f"<EventKey><![CDATA[{key}]]></EventKey>" if key else ""
+    if union_id:
+        extra += f"<UnionID><![CDATA[{union_id}]]></UnionID>"
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
         f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[{event}]]></Event>{extra}</xml>"
     )

@@ -40,6 +40,7 @@ def test_shipped_file_takes_the_account_from_the_environment() -> None:
         }
     )
     assert config.configured and config.encrypted
+    assert config.my_tickets_key == "MY_TICKETS" and "MY_TICKETS" not in config.menu
     assert config.aes_keys == (AES_KEY, OLD_AES_KEY)
     assert config.api_base == "http://127.0.0.1:9999"
     assert TOKEN not in repr(config) and AES_KEY not in repr(config)
@@ -62,6 +63,7 @@ def test_default_applies_only_when_the_variable_is_unset_or_empty(tmp_path: Path
         (f"token: abcdef\nprevious_aes_key: {AES_KEY}\n", "only a fallback"),
         ("token: abcdef\nreply_budget_s: 5\n", "reply_budget_s"),
         ("token: abcdef\nname: Bad/Name\n", "name"),
+        ("token: abcdef\nmenu: {MINE: 我的工单}\nmy_tickets_key: MINE\n", "also a menu key"),
     ],
 )
 def test_mistakes_in_a_wechat_file_are_named(tmp_path: Path, content: str, problem: str) -> None:

@@ -31,23 +31,46 @@ HEAD = (
 @pytest.mark.parametrize("payload", CASES, ids=[p.stem for p in CASES])
 def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
     """Each recorded WeChat push gives exactly the envelope (or the no-ticket answer) beside it."""
+    inbound = parse(payload.read_bytes())
     outcome = to_envelope(
-        parse(payload.read_bytes()),
+        inbound,
         env_id=uuid.uuid4(),
         ticket="0K3M7Q2X9HT",
         received_at=datetime.now(UTC),
         instance="shop",
         welcome="欢迎关注",
         menu=MENU,
+        my_tickets_key="MY_TICKETS",
     )
     expected = json.loads(payload.with_suffix(".expected.json").read_text())
     if isinstance(outcome, NoTicket):
-        assert {"no_ticket": {"reply": outcome.reply, "why": outcome.why}} == expected
+        said = {"reply": outcome.reply, "why": outcome.why}
+        if outcome.action:
+            said["action"] = outcome.action
+        if inbound.union_id:
+            said["union_id"] = inbound.union_id
+        assert {"no_ticket": said} == expected
         return
     got = outcome.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     assert {k: got.get(k) for k in expected} == expected
     assert set(got) - set(expected) <= {"id", "ticket", "received_at"}
     assert codec.decode(codec.encode(outcome)) == outcome
+
+
+def test_envelope_without_union_id_from_before_still_decodes() -> None:
+    """An envelope encoded before `union_id` existed (still on the bus) decodes unchanged."""
+    old = {
+        "id": str(uuid.uuid4()),
+        "channel": "wechat",
+        "source": "wechat/shop",
+        "external_id": "24530287612001234",
+        "ticket": "0K3M7Q2X9HT",
+        "customer": {"key": "oia2TjjewbmiOUlr6X-1crbLOvLw"},
+        "text": "衣服开线了",
+        "received_at": "2024-04-25T09:15:04Z",
+    }
+    env = codec.decode(json.dumps(old).encode())
+    assert env.customer.union_id is None and env.customer.key == old["customer"]["key"]
 
 
 def test_url_check_matches_the_official_vector() -> None:
@@ -71,6 +94,10 @@ def test_url_check_matches_the_official_vector() -> None:
         b"<xml><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>",
         f"<xml>{HEAD}<MsgType><a>1</a></MsgType><MsgId>1</MsgId></xml>".encode(),
         f"<xml>{HEAD}<MsgType>text</MsgType><Content><b>1</b></Content><MsgId>1</MsgId></xml>".encode(),
+        f"<xml>{HEAD}<MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId>"
+        f"<UnionID><a>1</a></UnionID></xml>".encode(),
+        f"<xml>{HEAD}<MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId>"
+        f"<UnionID>o6 ' OR 1=1</UnionID></xml>".encode(),
         f"<xml>{HEAD}<MsgType>location</MsgType><Location_X>nan</Location_X>"
         f"<Location_Y>1</Location_Y><MsgId>1</MsgId></xml>".encode(),
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'

@@ -40,6 +40,8 @@ class WeChatConfig(BaseModel):
     reply_budget_s: float = Field(default=3.0, gt=0, lt=WECHAT_DEADLINE_S)
     welcome: str = ""
     menu: dict[str, str] = Field(default_factory=dict)
+    # The CLICK key answered with the customer's open tickets ("" = no such button).
+    my_tickets_key: str = Field(default="", max_length=128)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     outbound_poll_s: float = Field(default=1.0, gt=0, le=60)
 
@@ -64,6 +66,8 @@ class WeChatConfig(BaseModel):
             raise ValueError("safe mode (aes_key) needs app_id: decrypted messages are checked")
         if self.previous_aes_key and not self.aes_key:
             raise ValueError("previous_aes_key is only a fallback beside aes_key")
+        if self.my_tickets_key and self.my_tickets_key in self.menu:
+            raise ValueError(f"my_tickets_key {self.my_tickets_key!r} is also a menu key")
         return self
 
     @property

@@ -17,6 +17,7 @@ from aiohttp import web
 from wechatpy import create_reply
 from wechatpy.crypto import WeChatCrypto
 
+from intake_hub.connectors.wechat import my_tickets
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.normalize import (
     BadMessage,
@@ -31,6 +32,7 @@ from intake_hub.envelope import Envelope, Reply
 from intake_hub.ids import uuid7
 from intake_hub.metrics import Metrics
 from intake_hub.storage import wechat as deliveries
+from intake_hub.storage import wechat_followers as followers
 from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.ticketno import TicketNumbers
 
@@ -152,16 +154,49 @@ class WeChatConnector:
                 instance=self.config.name,
                 welcome=self.config.welcome,
                 menu=self.config.menu,
+                my_tickets_key=self.config.my_tickets_key,
             )
         except BadMessage as exc:
             raise self._reject("unreadable", web.HTTPBadRequest(), str(exc)) from None
         if isinstance(outcome, NoTicket):
-            answer = outcome.reply
+            answer = await self._no_ticket(outcome, inbound, started)
         else:
             answer = await self._answer_once(outcome, started)
         response = self._render(answer, inbound, crypto, query.get("nonce", ""))
         self.metrics.intake_latency.labels("wechat").observe(time.perf_counter() - started)
         return response
+
+    async def _no_ticket(self, outcome: NoTicket, inbound: Inbound, started: float) -> str:
+        """Do what a push that makes no ticket still asks for; the passive reply text."""
+        at = datetime.fromtimestamp(inbound.create_time, UTC)
+        if outcome.action == "follow":
+            try:
+                await followers.follow(inbound.openid, inbound.union_id, at)
+            except Exception:
+                # The welcome matters more now; the customer's first message makes the
+                # customer anyway, and a later message outweighs a stale unfollow mark.
+                log.exception("wechat/%s: could not record a follow", self.config.name)
+        elif outcome.action == "unfollow":
+            try:
+                await followers.unfollow(inbound.openid, inbound.union_id, at)
+            except Exception:
+                log.exception("wechat/%s: could not record an unfollow", self.config.name)
+                # Not answered, so WeChat delivers the event again.
+                raise web.HTTPServiceUnavailable(text="unfollow not recorded") from None
+        elif outcome.action == "my_tickets":
+            return await self._my_tickets(inbound.openid, started)
+        return outcome.reply
+
+    async def _my_tickets(self, openid: str, started: float) -> str:
+        """The customer's open tickets as text, or a "try again" text when out of time."""
+        try:
+            found = await asyncio.wait_for(
+                followers.open_tickets(openid, my_tickets.SHOWN + 1), self._remaining(started)
+            )
+        except Exception:
+            log.exception("wechat/%s: could not list open tickets", self.config.name)
+            return my_tickets.UNAVAILABLE
+        return my_tickets.render(found)
 
     def _remaining(self, started: float) -> float:
         return max(0.0, self.config.reply_budget_s - (time.perf_counter() - started))

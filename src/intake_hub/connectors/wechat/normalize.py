@@ -4,7 +4,9 @@ What makes a ticket: every customer message (text, image, voice, video, shortvid
 location, link, and any newer type as a placeholder), and a custom-menu CLICK whose key
 the config maps to a text (the button stands for the customer writing it). What does not:
 subscribe (answered with the configured welcome), unsubscribe (nothing can be sent to
-them any more), VIEW (the menu only opened a page), SCAN and the other events.
+them any more), the "my tickets" menu key (answered with the customer's open tickets),
+VIEW (the menu only opened a page), SCAN and the other events. The follow state and the
+ticket list need the database: `NoTicket.action` tells the connector what to do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 from xml.parsers.expat import ExpatError
 
@@ -26,6 +28,7 @@ from intake_hub.envelope import AttachmentRef, CustomerRef, Envelope
 
 MEDIA = "wechat-media:"
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_UNION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PLACEHOLDER = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "shortvideo": "[小视频]"}
 
 
@@ -44,6 +47,7 @@ class Inbound:
     openid: str
     account: str
     create_time: int
+    union_id: str | None = None
 
     @property
     def key(self) -> str:
@@ -53,12 +57,20 @@ class Inbound:
         return str(self.msg_id)
 
 
+Action = Literal["", "follow", "unfollow", "my_tickets"]
+
+
 @dataclass(frozen=True)
 class NoTicket:
-    """A push that makes no ticket, and its passive reply text ("" answers `success`)."""
+    """A push that makes no ticket, and its passive reply text ("" answers `success`).
+
+    `action` is what the connector still does: record a follow or an unfollow, or answer
+    with the customer's open tickets instead of `reply`.
+    """
 
     reply: str
     why: str
+    action: Action = ""
 
 
 def signature(*parts: str) -> str:
@@ -104,6 +116,7 @@ def parse(body: bytes) -> Inbound:
         create_time = msg.time
         openid = _text(msg, "source", required=True, limit=64)
         account = _text(msg, "target", required=True, limit=64)
+        union_id = _union_id(msg._data.get("UnionID"))
     except BadMessage:
         raise
     # wechatpy reports broken input as whatever its XML and field code happens to raise.
@@ -113,7 +126,15 @@ def parse(body: bytes) -> Inbound:
         raise BadMessage("CreateTime is missing")
     if kind != "event" and (not isinstance(msg_id, int) or msg_id <= 0):
         raise BadMessage("MsgId is missing")
-    return Inbound(msg, kind, event, msg_id, openid, account, create_time)
+    return Inbound(msg, kind, event, msg_id, openid, account, create_time, union_id)
+
+
+def _union_id(raw: object) -> str | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str) or not _UNION_ID.match(raw.strip()):
+        raise BadMessage("UnionID is not a union id")
+    return raw.strip()
 
 
 def _coordinate(msg: Any, attr: str) -> str:
@@ -171,6 +192,7 @@ def to_envelope(
     instance: str,
     welcome: str = "",
     menu: Mapping[str, str] | None = None,
+    my_tickets_key: str = "",
 ) -> Envelope | NoTicket:
     """The envelope for one push, or why it makes no ticket and what to answer instead."""
     text: str
@@ -178,10 +200,14 @@ def to_envelope(
     if inbound.type == "event":
         msg, event = inbound.message, inbound.event
         if event in ("subscribe", "subscribe_scan"):
-            return NoTicket(welcome, "new follower")
+            return NoTicket(welcome, "new follower", "follow")
+        if event == "unsubscribe":
+            return NoTicket("", "unsubscribe event", "unfollow")
         if event != "click":
             return NoTicket("", f"{event} event")
         key = _text(msg, "key", limit=128)
+        if my_tickets_key and key == my_tickets_key:
+            return NoTicket("", "my tickets", "my_tickets")
         if not menu or key not in menu:
             return NoTicket("", f"menu key {key!r} is not configured")
         text = menu[key]
@@ -193,7 +219,7 @@ def to_envelope(
         source=f"wechat/{instance}",
         external_id=inbound.key,
         ticket=ticket,
-        customer=CustomerRef(key=inbound.openid),
+        customer=CustomerRef(key=inbound.openid, union_id=inbound.union_id),
         text=text,
         attachments=attachments,
         received_at=received_at,

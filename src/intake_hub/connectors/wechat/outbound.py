@@ -85,6 +85,10 @@ class Dispatcher:
 
     async def _deliver(self, job: outbox.Job) -> int:
         now = datetime.now(UTC)
+        # Every outbox row, whoever queued it, passes here: no message after an unfollow.
+        if await outbox.unsubscribed(job.openid):
+            await outbox.finish(job, outbox.SKIPPED, now, reason="unsubscribed")
+            return 0
         last = await outbox.last_inbound(job.openid, job.window_from)
         if now - last > outbox.WINDOW:
             # WeChat would answer 45015; do not spend a call (or the quota) to hear it.
