@@ -274,22 +274,25 @@ class ClassifierRules:
         hits: dict[str, Hit] = {}
         negated: dict[str, Hit] = {}
         if self._has_automaton:
+            # Most messages hold no cue at all: then no hit needs the look-back.
+            cues = tuple(c for c in self._cues_text if c in norm)
             for end, (length, key, similarity, variant) in self._automaton.iter(norm):
                 start = end - length + 1
-                cue = self._cue_before(norm, start)
+                cue = self._cue_before(norm, start, cues) if cues else None
                 self._add(hits, negated, key, norm[start : end + 1], similarity, cue, variant)
         tokens = words(norm)
+        word_cues = tuple(c for c in self._cues_words if c[-1] in tokens)
         for i, token in enumerate(tokens):
             for slots, rule in self._phrases.get(token, ()):
                 n = len(slots)
                 window = tokens[i : i + n]
                 if len(window) == n and all(w in s for w, s in zip(window, slots, strict=True)):
-                    cue = self._word_cue_before(tokens, i)
+                    cue = self._word_cue_before(tokens, i, word_cues)
                     self._add(hits, negated, rule.key, " ".join(window), 1.0, cue)
             if token not in self._vocabulary:
                 typo = self._typo(token)
                 if typo is not None:
-                    cue = self._word_cue_before(tokens, i)
+                    cue = self._word_cue_before(tokens, i, word_cues)
                     self._add(hits, negated, typo[0].key, token, typo[1], cue)
         for key, hit in negated.items():
             hits.setdefault(key, hit)
@@ -313,24 +316,24 @@ class ClassifierRules:
         if known is None or known.similarity < similarity:
             hits[key] = Hit(rule, found, similarity, variant=variant)
 
-    def _cue_before(self, norm: str, start: int) -> str | None:
-        if not self._cues_text:
-            return None
+    def _cue_before(self, norm: str, start: int, cues: tuple[str, ...]) -> str | None:
         window = self.spec.negation.window
         before = norm[max(0, start - window - 8) : start].rstrip()
         for question in self._questions:
             at = before.rfind(question)
             if at >= 0 and len(before) - (at + len(question)) <= window:
                 return None
-        for cue in self._cues_text:
+        for cue in cues:
             at = before.rfind(cue)
             if at >= 0 and len(before) - (at + len(cue)) <= window:
                 return cue
         return None
 
-    def _word_cue_before(self, tokens: list[str], i: int) -> str | None:
+    def _word_cue_before(
+        self, tokens: list[str], i: int, cues: tuple[tuple[str, ...], ...]
+    ) -> str | None:
         window = self.spec.negation.window
-        for cue in self._cues_words:
+        for cue in cues:
             n = len(cue)
             for end in range(max(0, i - window), i):
                 if tuple(tokens[end - n + 1 : end + 1]) == cue:

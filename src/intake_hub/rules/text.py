@@ -12,6 +12,9 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1
 
 def normalize(text: str) -> str:
     """Casefold and fold full-width forms to half-width (NFKC): `ＲＥＦＵＮＤ１` -> `refund1`."""
+    if text.isascii():
+        # NFKC leaves ASCII as it is, and casefold is lower there: skip the table walk.
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 
