@@ -217,6 +217,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
+    senders: list[str] = []
     for config in load_connectors(s.settings.connectors_dir):
         if isinstance(config, WebConfig):
             web_channel = WebConnector(
@@ -227,31 +228,30 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
             if not config.configured:
                 log.info("wechat/%s: no token configured, channel not mounted", config.name)
                 continue
-    senders: list[str] = []
             wechat = WeChatConnector(config, s.intake.request, s.numbers, metrics)
             app.router.add_routes(wechat.routes())
             if config.can_send:
                 # Starts after the database opens, stops before it closes (aiohttp's order).
                 sender = Dispatcher(config)
+                senders.append(config.name)
                 app.on_startup.append(sender.start)
                 app.on_shutdown.append(sender.stop)
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     ticket_api = TicketApi(auth, _list_tickets, queries.get_ticket)
     app.router.add_routes(ticket_api.routes())
     app.router.add_routes(AssignApi(auth, assign.reassign).routes())
+    handling = Handling(s.stages.notice, tuple(senders))
+    app.router.add_routes(HandlingApi(auth, handling.reply, handling.move).routes())
     app.router.add_routes(AdminApi(auth, DeadLetters(s.bus)).routes())
 
 
 async def _agent_lookup(token: str) -> Principal | None:
-                senders.append(config.name)
     info = await agents.authenticate(token)
     return Principal(login=info.login, role=info.role) if info else None
 
 
 async def _list_tickets(q: TicketQuery) -> TicketPage:
     return await queries.list_tickets(
-    handling = Handling(s.stages.notice, tuple(senders))
-    app.router.add_routes(HandlingApi(auth, handling.reply, handling.move).routes())
         status=q.status,
         category=q.category,
         channel=q.channel,

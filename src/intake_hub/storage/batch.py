@@ -432,6 +432,8 @@ class Batch:
                 "created_at": received,
                 # Only the first message's: it set the category, priority and team shown.
                 "explanation": of_envelope(env),
+                "source": env.source,
+                "customer_key": env.customer.key,
             },
         )
         self.tickets[ticket.id] = ticket
@@ -490,8 +492,6 @@ class Batch:
                     tid,
                     "out",
                     env.channel,
-                "source": env.source,
-                "customer_key": env.customer.key,
                     None,
                     env.reply.kind,
                     env.reply.text,
@@ -539,6 +539,8 @@ class Batch:
                         sql.dt(t.row["created_at"]),
                         sql.dt(t.updated_at),
                         None if t.row["explanation"] is None else sql.json(t.row["explanation"]),
+                        t.row["source"],
+                        t.row["customer_key"],
                     ]
                     for t in new
                 ],
@@ -567,5 +569,3 @@ class Batch:
             "WHERE id = ? AND status IN ('resolved', 'closed')",
             [[t.reopen_to, sql.uuid(t.id)] for t in old if t.reopen_to],
         )
-                        t.row["source"],
-                        t.row["customer_key"],
