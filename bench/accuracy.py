@@ -4,8 +4,9 @@
                                        [--misses]
 
 Reports each split separately: `train` (the shipped rules are tuned on it), `test`
-(held out, ~30 % chosen by a hash of the text) and `fresh` (written after tuning and
-never looked at while tuning: the most honest estimate of accuracy on new messages).
+(held out, ~30 % chosen by a hash of the text), `fresh` (written after tuning and
+never looked at while tuning: the most honest estimate of accuracy on new messages) and
+`fresh2` (a second fresh set, written before the pack changes of 2026-12-01).
 """
 
 from __future__ import annotations
