@@ -144,3 +144,39 @@ async def test_failing_stage_is_retried_then_dead_lettered_at_its_group_queue() 
     assert await bus.drain(5)
     assert len(stored) == 1
     await bus.close()
+
+
+async def test_stage_counters_tell_retried_failures_from_final_ones() -> None:
+    """A stage failing once, then for good: failed counts every raise, retried all but the last."""
+    bus = MemoryBus()
+    metrics = Metrics()
+    fns = recording_stages([], [])
+    failures: dict[str, int] = {}
+    good_route = fns["route"]
+
+    async def route(env: Envelope) -> Envelope | None:
+        failures[env.text] = failures.get(env.text, 0) + 1
+        if env.text == "poison" or failures[env.text] == 1:
+            raise RuntimeError("roster unavailable")
+        return await good_route(env)
+
+    fns["route"] = route
+    pipeline = Pipeline(
+        bus, fns, run=STAGE_NAMES, retry=RetryPolicy((0.01, 0.01)), prefetch=2, metrics=metrics
+    )
+    await pipeline.start()
+    await bus.publish(topics.received("web"), make_envelope("flaky"))
+    await bus.publish(topics.received("web"), make_envelope("poison"))
+    assert await bus.drain(5)
+
+    def value(name: str, stage: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"stage": stage})
+
+    # flaky: 1 failure, retried; poison: 3 failures, the first 2 retried, the last parked.
+    assert value("intake_hub_stage_failed_total", "route") == 4
+    assert value("intake_hub_stage_retried_total", "route") == 3
+    assert value("intake_hub_stage_processed_total", "route") == 1
+    assert value("intake_hub_stage_processed_total", "classify") == 5
+    assert value("intake_hub_stage_retried_total", "classify") is None
+    assert len(await bus.dead_letters(topics.stage_queue("classify"))) == 1
+    await bus.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from intake_hub.bus import BusError, Unroutable
+from intake_hub import spool as spool_module
+from intake_hub.bus import BrokerUnreachable, BusError, Unroutable
 from intake_hub.envelope import Envelope
 from intake_hub.spool import Spool, Spooler, SpoolFull
 from intake_hub.testing import make_envelope
@@ -141,5 +142,52 @@ def test_unroutable_is_not_spooled(tmp_path: Path) -> None:
             await spooler.publish("t", _env(1))
         assert spooler.spool.depth == 0
         await spooler.close()
+
+    asyncio.run(main())
+
+
+def test_starts_unlinked_and_links_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link failing at start: spool meanwhile, retry the link (undoing each try), then forward."""
+    monkeypatch.setattr(spool_module, "LINK_RETRY_S", 0.05)
+
+    async def main() -> None:
+        bus = FakeBus()
+        calls: list[str] = []
+
+        async def link() -> None:
+            calls.append("link")
+            if calls.count("link") < 3:
+                raise BrokerUnreachable("refused")
+
+        async def unlink() -> None:
+            calls.append("unlink")
+
+        spooler = _spooler(bus, tmp_path / "s.sqlite3")
+        await spooler.start(link, unlink)
+        assert not spooler.broker_up
+        for i in range(3):
+            await spooler.publish("t", _env(i))
+        await _until(lambda: spooler.spool.depth == 0)
+        assert calls == ["link", "unlink", "link", "unlink", "link"]
+        assert spooler.broker_up
+        assert [text for _, text in bus.published] == [f"message {i}" for i in range(3)]
+        await spooler.close()
+
+    asyncio.run(main())
+
+
+def test_a_link_failing_otherwise_stops_the_start(tmp_path: Path) -> None:
+    """Only an unreachable broker is waited out; refused credentials fail the start at once."""
+
+    async def main() -> None:
+        async def link() -> None:
+            raise PermissionError("ACCESS_REFUSED")
+
+        spooler = _spooler(FakeBus(), tmp_path / "s.sqlite3")
+        with pytest.raises(PermissionError):
+            await spooler.start(link)
+        await spooler.spool.close()
 
     asyncio.run(main())

@@ -184,15 +184,25 @@ def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -
     )
 
 
+async def _link(app: web.Application, s: Services) -> None:
+    """Connect to the bus, listen for replies (with intake), declare the topology, consume."""
+    await s.bus.start()
+    if app[INTAKE]:
+        await s.intake.start()
+    await s.pipeline.start()
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     s = app[SERVICES]
     await db.open_db(s.settings.database_url)
     try:
         await agents.sync_teams({k: t.name for k, t in s.rules.routing.teams.items()})
-        await s.bus.start()
-        if app[INTAKE]:
-            await s.intake.start()
-        await s.pipeline.start()
+        spooler = s.intake.spooler if app[INTAKE] else None
+        if spooler is None:
+            await _link(app, s)
+        else:
+            # A spooling instance starts even while the broker is away and links up later.
+            await spooler.start(lambda: _link(app, s), s.bus.close)
         if s.reloader is not None:
             await s.reloader.start()
         app[READY] = True
@@ -318,7 +328,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition; queue depths are read from the bus now, once per scrape."""
+    s = request.app[SERVICES]
+    await request.app[METRICS].sample_queues(s.bus.depth, s.pipeline.queues)
     return web.Response(
         body=request.app[METRICS].render(),
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -38,13 +38,11 @@ class Intake:
         self._on_received = on_received
 
     async def start(self) -> None:
-        """Begin listening for this node's replies (and forwarding the spool, if any)."""
-        if self.spooler is not None:
-            await self.spooler.start()
+        """Begin listening for this node's replies (the app starts the spooler, see `app.py`)."""
         self._listener = await self._bus.listen(topics.reply_topic(self._bus.node), self._deliver)
 
     async def close(self) -> None:
-        """Stop listening; waiting connectors fall back to sending later."""
+        """Stop listening and close the spooler; waiting connectors fall back to sending later."""
         if self._listener is not None:
             await self._listener.cancel()
         for fut in self._waiting.values():

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+log = logging.getLogger(__name__)
+
+SAMPLE_TIMEOUT_S = 2.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -45,11 +53,42 @@ class Metrics:
         self.stage_failed = Counter(
             "intake_hub_stage_failed_total", "Envelopes a stage raised on", ["stage"], registry=r
         )
+        self.stage_retried = Counter(
+            "intake_hub_stage_retried_total",
+            "Envelopes a stage raised on that the bus will deliver again (the rest are parked)",
+            ["stage"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "intake_hub_queue_depth",
+            "Messages waiting in a stage queue and its retry tiers, read when scraped",
+            ["queue"],
+            registry=r,
+        )
         self.spool_depth = Gauge(
             "intake_hub_spool_depth",
             "Messages a gateway holds in its local spool while the broker is unreachable",
             registry=r,
         )
+
+    async def sample_queues(
+        self, depth: Callable[[str], Awaitable[int]], queues: Iterable[str]
+    ) -> None:
+        """Read each queue's depth from the bus; a queue it cannot count now is left out.
+
+        All queues share one deadline, so a scrape never waits long on a broker in trouble.
+        """
+        deadline = asyncio.get_running_loop().time() + SAMPLE_TIMEOUT_S
+        for queue in queues:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    count = await depth(queue)
+            except Exception as exc:  # broker away or queue not declared yet: no stale value
+                log.debug("queue depth of %s unavailable: %r", queue, exc)
+                with contextlib.suppress(KeyError):
+                    self.queue_depth.remove(queue)
+                continue
+            self.queue_depth.labels(queue).set(count)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

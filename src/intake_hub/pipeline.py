@@ -6,7 +6,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 
 from intake_hub import topics
-from intake_hub.bus import Bus, Consumer, QueueSpec, RetryPolicy, Unroutable
+from intake_hub.bus import ATTEMPT, Bus, Consumer, QueueSpec, RetryPolicy, Unroutable
 from intake_hub.envelope import Envelope
 from intake_hub.metrics import Metrics
 from intake_hub.stages import STAGES, StageFn, StageSpec
@@ -62,6 +62,11 @@ class Pipeline:
         self._metrics = metrics
         self._consumers: list[Consumer] = []
 
+    @property
+    def queues(self) -> list[str]:
+        """The name of every stage queue, whichever stages run here."""
+        return [spec.name for spec in topology(self._retry)]
+
     async def declare(self) -> None:
         """Declare every stage queue, whichever stages run here."""
         for spec in topology(self._retry):
@@ -93,6 +98,7 @@ class _GroupHandler:
         self._bus = pipeline._bus
         self._metrics = pipeline._metrics
         self._steps = [(spec, pipeline._functions[spec.name]) for spec in group]
+        self._max_attempts = pipeline._retry.max_attempts
         self._out = out
 
     async def __call__(self, env: Envelope) -> None:
@@ -101,6 +107,8 @@ class _GroupHandler:
                 result = await fn(env)
             except Exception:
                 self._metrics.stage_failed.labels(spec.name).inc()
+                if ATTEMPT.get() < self._max_attempts:
+                    self._metrics.stage_retried.labels(spec.name).inc()
                 raise
             self._metrics.stage_processed.labels(spec.name).inc()
             if result is None:

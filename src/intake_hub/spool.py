@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from intake_hub.bus import Bus, BusError, Unroutable, codec
+from intake_hub.bus import BrokerUnreachable, Bus, BusError, Unroutable, codec
 from intake_hub.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ FORWARD_TIMEOUT_S = 10.0
 FORWARD_IDLE_S = 0.2
 FORWARD_BACKOFF_S = 0.5
 CLOSE_FLUSH_S = 20.0
+LINK_RETRY_S = 1.0
+
+Link = Callable[[], Awaitable[None]]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -190,17 +193,54 @@ class Spooler:
         self._fallover = fallover
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._linking: asyncio.Task[None] | None = None
+        self._linked = False
         self._failing = False
 
     @property
     def broker_up(self) -> bool:
-        """Whether the bus is connected and the last publish attempt did not fail."""
-        return self._connected() and not self._failing
+        """Whether the bus is linked and connected and the last publish attempt did not fail."""
+        return self._reachable() and not self._failing
 
-    async def start(self) -> None:
-        """Open the spool and start forwarding whatever it holds."""
+    def _reachable(self) -> bool:
+        return self._linked and self._connected()
+
+    async def start(self, link: Link | None = None, unlink: Link | None = None) -> None:
+        """Open the spool, run `link` (connect, declare), and forward whatever the spool holds.
+
+        If `link` raises `BrokerUnreachable` the spooler starts anyway: everything goes to
+        the spool while `link` is retried in the background (after `unlink` undid any half
+        of it), and forwarding begins once it succeeded.
+        """
         await self.spool.open()
+        if link is None:
+            self._linked = True
+        else:
+            try:
+                await link()
+                self._linked = True
+            except BrokerUnreachable as exc:
+                log.warning("starting without the broker (%s): spooling until it answers", exc)
+                self._linking = asyncio.create_task(self._link_loop(link, unlink))
         self._task = asyncio.create_task(self._forward_loop())
+
+    async def _link_loop(self, link: Link, unlink: Link | None) -> None:
+        while True:
+            if unlink is not None:
+                with contextlib.suppress(Exception):
+                    await unlink()
+            await asyncio.sleep(LINK_RETRY_S)
+            try:
+                await link()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("broker still unreachable: %r", exc)
+                continue
+            log.warning("broker reached; forwarding %d spooled messages", self.spool.depth)
+            self._linked = True
+            self._wake.set()
+            return
 
     async def publish(self, topic: str, env: Envelope) -> None:
         """Publish `env`, or spool it durably; raises `SpoolFull` or `Unroutable`."""
@@ -242,8 +282,8 @@ class Spooler:
     async def _forward_loop(self) -> None:
         while True:
             try:
-                if self.spool.depth == 0 or not self._connected():
-                    if self.spool.depth == 0 and self._connected():
+                if self.spool.depth == 0 or not self._reachable():
+                    if self.spool.depth == 0 and self._reachable():
                         self._failing = False
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -261,10 +301,15 @@ class Spooler:
 
     async def close(self, flush_timeout: float = CLOSE_FLUSH_S) -> None:
         """Forward what the spool holds if the broker is up (bounded), then stop; the rest stays."""
+        if self._linking is not None:
+            self._linking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._linking
+            self._linking = None
         if self._task is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + flush_timeout
-            while self.spool.depth and self._connected() and loop.time() < deadline:
+            while self.spool.depth and self._reachable() and loop.time() < deadline:
                 await asyncio.sleep(FORWARD_IDLE_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

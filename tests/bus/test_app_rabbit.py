@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -45,3 +46,28 @@ async def test_web_message_is_stored_through_rabbitmq(
     ticket = await resp.json()
     assert ticket["channel"] == "web"
     assert "尺码不对" in ticket["messages"][0]["text"]
+
+
+async def test_gateway_metrics_report_queue_depth_read_from_the_broker(
+    settings: Settings, vhost_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """With no worker running, /metrics shows the classify backlog as RabbitMQ counts it."""
+    gateway = create_app(replace(settings, amqp_url=vhost_url), run=())
+    client = await aiohttp_client(gateway)
+    for _ in range(3):
+        await post_message(client)
+
+    def depth(text: str, queue: str) -> float:
+        prefix = f'intake_hub_queue_depth{{queue="{queue}"}} '
+        line = next(x for x in text.splitlines() if x.startswith(prefix))
+        return float(line[len(prefix) :])
+
+    # The broker's count trails the confirms by a moment; the gauge is read at each scrape.
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        text = await (await client.get("/metrics")).text()
+        if depth(text, "intake_hub.classify") == 3 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert depth(text, "intake_hub.classify") == 3
+    assert depth(text, "intake_hub.persist") == 0

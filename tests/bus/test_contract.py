@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from intake_hub.bus import Bus, MemoryBus, QueueSpec, RabbitBus, RetryPolicy, Unroutable
+from intake_hub.bus import ATTEMPT, Bus, MemoryBus, QueueSpec, RabbitBus, RetryPolicy, Unroutable
 from intake_hub.envelope import Envelope
 from intake_hub.testing import make_envelope
 from tests.bus.conftest import new_namespace, remove_topology
@@ -99,6 +99,24 @@ async def test_failed_message_is_retried_after_the_delay(bus: Bus) -> None:
     assert len(seen) == 2
     assert seen[1] - seen[0] >= FAST.delays[0] * 0.9
     assert await bus.dead_letters("t.flaky") == []
+
+
+async def test_handler_knows_which_delivery_attempt_it_runs(bus: Bus) -> None:
+    """A handler failing every time sees attempts 1, 2, 3: what the retried counter relies on."""
+    await bus.declare(QueueSpec("t.attempts", ("ticket.attempts",), FAST))
+    seen: list[int] = []
+
+    async def failing(env: Envelope) -> None:
+        seen.append(ATTEMPT.get())
+        raise RuntimeError("always")
+
+    await bus.consume("t.attempts", failing)
+    await bus.publish("ticket.attempts", make_envelope())
+    async with asyncio.timeout(5):
+        while not await bus.dead_letters("t.attempts"):
+            await asyncio.sleep(0.02)
+    assert seen == [1, 2, 3]
+    assert ATTEMPT.get() == 1  # reset outside the handler
 
 
 async def test_poison_message_is_dead_lettered_and_replayable(bus: Bus) -> None:

@@ -8,14 +8,17 @@ import subprocess
 from collections.abc import Callable
 
 import aio_pika
+import pytest
 from aio_pika import DeliveryMode
+from aiormq.exceptions import ProbableAuthenticationError
 
 from intake_hub import topics
-from intake_hub.bus import QueueSpec, RabbitBus, RetryPolicy
+from intake_hub.bus import BrokerUnreachable, QueueSpec, RabbitBus, RetryPolicy
 from intake_hub.envelope import Envelope, Reply
 from intake_hub.intake import Intake
 from intake_hub.testing import make_envelope
 from tests.bus.test_contract import Inbox
+from tests.served.conftest import free_port
 
 FAST = RetryPolicy(delays=(0.05, 0.1))
 MakeBus = Callable[[], RabbitBus]
@@ -197,3 +200,12 @@ async def test_publishes_cut_off_by_a_lost_connection_are_resent(rabbit_buses: M
         # Re-sent publishes may arrive twice, so count distinct ids, not deliveries.
         while not wanted <= {e.id for e in inbox.items}:
             await asyncio.sleep(0.05)
+
+
+async def test_start_tells_an_unreachable_broker_from_refused_credentials(amqp_url: str) -> None:
+    """No broker on the port: BrokerUnreachable (a gateway waits); a wrong password is not that."""
+    with pytest.raises(BrokerUnreachable):
+        await RabbitBus(f"amqp://guest:guest@127.0.0.1:{free_port()}/").start()
+    wrong = amqp_url.replace("guest:guest@", "guest:not-the-password@")
+    with pytest.raises(ProbableAuthenticationError):
+        await RabbitBus(wrong).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -11,6 +12,10 @@ from intake_hub.envelope import Envelope
 
 Handler = Callable[[Envelope], Awaitable[None]]
 
+# Which delivery of its message a consumer's handler runs (1: the first), set by the bus, so
+# a handler can tell a failure that will be retried from one that dead-letters.
+ATTEMPT: ContextVar[int] = ContextVar("intake_hub_attempt", default=1)
+
 
 class BusError(RuntimeError):
     """The bus could not do what was asked; the caller must not assume the message is safe."""
@@ -18,6 +23,10 @@ class BusError(RuntimeError):
 
 class Unroutable(BusError):
     """A publish matched no queue, so nobody would ever have seen it."""
+
+
+class BrokerUnreachable(BusError):
+    """The broker did not answer the connection (down, restarting, or out of reach)."""
 
 
 @dataclass(frozen=True)

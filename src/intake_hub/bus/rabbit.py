@@ -37,14 +37,24 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import (
     AMQPChannelError,
+    AMQPError,
     ChannelInvalidStateError,
     DeliveryError,
+    ProbableAuthenticationError,
     PublishError,
 )
 
 from intake_hub import topics
 from intake_hub.bus import codec
-from intake_hub.bus.base import BusError, DeadLetter, Handler, QueueSpec, Unroutable
+from intake_hub.bus.base import (
+    ATTEMPT,
+    BrokerUnreachable,
+    BusError,
+    DeadLetter,
+    Handler,
+    QueueSpec,
+    Unroutable,
+)
 from intake_hub.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -228,12 +238,21 @@ class RabbitBus:
     # -- connection -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, open the publishing and topology channels, declare the exchange."""
-        self._conn = await aio_pika.connect_robust(
-            self._url,
-            reconnect_interval=1.0,
-            client_properties={"connection_name": f"intake-hub/{self.node}"},
-        )
+        """Connect, open the publishing and topology channels, declare the exchange.
+
+        Raises `BrokerUnreachable` when the first connection fails for any reason but
+        refused credentials (those are a configuration error, not an outage).
+        """
+        try:
+            self._conn = await aio_pika.connect_robust(
+                self._url,
+                reconnect_interval=1.0,
+                client_properties={"connection_name": f"intake-hub/{self.node}"},
+            )
+        except ProbableAuthenticationError:
+            raise
+        except (AMQPError, OSError, TimeoutError) as exc:
+            raise BrokerUnreachable(f"cannot connect to the broker: {exc!r}") from exc
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._admin = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._pub.declare_exchange(
@@ -438,7 +457,11 @@ class RabbitBus:
         spec = self._specs[queue]
         channel = await conn.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        amqp_queue = await channel.get_queue(names.work, ensure=False)
+        # Declared, not `get_queue(ensure=False)`: only a declared queue is registered with the
+        # robust channel, which re-declares it and restarts its consumer after a reconnect.
+        amqp_queue = await channel.declare_queue(
+            names.work, durable=QUEUE_DURABLE, arguments=self.queue_arguments(queue)[names.work]
+        )
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._handle(spec, names, message, handler)
@@ -460,6 +483,7 @@ class RabbitBus:
             # Undecodable input never gets better by waiting: park it at once.
             await self._follow_up(message, self._park(names, message, f"undecodable: {exc}", 1))
             return
+        token = ATTEMPT.set(attempts)
         try:
             await handler(env)
         except Exception as exc:
@@ -474,6 +498,8 @@ class RabbitBus:
                 log.error("dead-lettering %s from %s: %r", env.id, spec.name, exc)
                 await self._follow_up(message, self._park(names, message, repr(exc), attempts))
             return
+        finally:
+            ATTEMPT.reset(token)
         await self._settle(message, ack=True)
 
     async def _park(
@@ -625,6 +651,9 @@ class RabbitBus:
 
     async def _ready(self, name: str) -> int:
         _, admin, _ = self._channels()
+        if not self.connected:
+            # Without this the passive declare would wait for the reconnect.
+            raise BrokerUnreachable("not connected to the broker")
         underlay = await admin.get_underlay_channel()
         ok = await underlay.queue_declare(name, passive=True)
         return int(ok.message_count or 0)
