@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,14 @@ from intake_hub.spool import Spool, Spooler, SpoolFull, spool_path
 from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.persist import persist
-from intake_hub.stages.responder import ReplyGuard, TicketLookup, respond, status_notice
+from intake_hub.stages.responder import (
+    OpenTicket,
+    ReplyGuard,
+    TicketLookup,
+    open_tickets_text,
+    respond,
+    status_notice,
+)
 from intake_hub.stages.router import route
 from intake_hub.storage import agents, assign, db, queries
 from intake_hub.storage.handling import Handling
@@ -95,6 +102,11 @@ class StageSet:
         self._guard = guard or DbReplyGuard()
         self._writer = writer
         self._metrics = metrics
+
+    def tickets_text(self, tickets: Sequence[OpenTicket]) -> str | None:
+        """Open tickets as the current reply rules word them, in their default language."""
+        replies = self.rules.replies
+        return open_tickets_text(tickets, replies, self._links, replies.default_lang)
 
     def notice(self, number: str, status: str, first_text: str) -> str | None:
         """The customer's notice of a status change, from the current reply rules."""
@@ -238,7 +250,9 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
             if not config.configured:
                 log.info("wechat/%s: no token configured, channel not mounted", config.name)
                 continue
-            wechat = WeChatConnector(config, s.intake.request, s.numbers, metrics)
+            wechat = WeChatConnector(
+                config, s.intake.request, s.numbers, metrics, s.stages.tickets_text
+            )
             app.router.add_routes(wechat.routes())
             if config.can_send:
                 # Starts after the database opens, stops before it closes (aiohttp's order).

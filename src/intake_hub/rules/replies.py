@@ -129,6 +129,9 @@ class StatusReply(_Spec):
     line: Lines
     # Status ids (received, in_progress, resolved ...) as customers read them.
     statuses: dict[str, Texts] = Field(default_factory=dict)
+    # Said when asked with nothing open (the WeChat "my tickets" button); the message
+    # answer then falls back to the acknowledgement instead.
+    none: Texts | None = None
     max_tickets: int = Field(default=5, ge=1, le=20)
 
 

@@ -84,9 +84,24 @@ def _ack(env: Envelope, rules: ReplyRules, links: Links, lang: Lang) -> Reply:
 def _status(
     tickets: Sequence[OpenTicket], rules: ReplyRules, links: Links, lang: Lang
 ) -> Reply | None:
-    spec = rules.status
-    if spec is None or not tickets:
+    if not tickets:
         return None
+    text = open_tickets_text(tickets, rules, links, lang)
+    return Reply(kind="status", text=text, lang=lang) if text else None
+
+
+def open_tickets_text(
+    tickets: Sequence[OpenTicket], rules: ReplyRules, links: Links, lang: Lang
+) -> str | None:
+    """The customer's open tickets (newest first) as the status answer words them.
+
+    With none open, the `status.none` text; None when replies.yaml has no status answer.
+    """
+    spec = rules.status
+    if spec is None:
+        return None
+    if not tickets:
+        return spec.none.for_lang(lang) if spec.none else None
     zone = ZoneInfo(rules.quiet_hours.timezone if rules.quiet_hours else STATUS_ZONE)
     lines = [spec.header.for_lang(lang).format(count=len(tickets))]
     for t in tickets[: spec.max_tickets]:
@@ -99,7 +114,7 @@ def _status(
                 url=links.status_url(t.number),
             )
         )
-    return Reply(kind="status", text="\n".join(lines), lang=lang)
+    return "\n".join(lines)
 
 
 def status_notice(

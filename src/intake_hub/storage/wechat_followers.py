@@ -15,8 +15,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from intake_hub.connectors.wechat.my_tickets import TicketLine
 from intake_hub.ids import uuid7
+from intake_hub.stages.responder import OpenTicket
 from intake_hub.storage.models import Customer, CustomerIdentity, Ticket
 
 CHANNEL = "wechat"
@@ -81,7 +81,7 @@ async def unfollow(openid: str, union_id: str | None, at: datetime) -> None:
     await _mark(openid, union_id, at, {"unsubscribed_at": at})
 
 
-async def open_tickets(openid: str, limit: int) -> list[TicketLine]:
+async def open_tickets(openid: str, limit: int = 20) -> list[OpenTicket]:
     """The open tickets of the customer behind this openid (every channel), newest first."""
     rows = (
         await Ticket.filter(
@@ -91,9 +91,9 @@ async def open_tickets(openid: str, limit: int) -> list[TicketLine]:
         )
         .order_by("-updated_at", "-number")
         .limit(limit)
-        .values("number", "status", "category", "updated_at")
+        .values("number", "status", "updated_at")
     )
-    return [TicketLine(r["number"], r["status"], r["category"], r["updated_at"]) for r in rows]
+    return [OpenTicket(r["number"], r["status"], r["updated_at"]) for r in rows]
 
 
 async def identity(openid: str) -> CustomerIdentity | None:

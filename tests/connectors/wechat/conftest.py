@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from wechatpy.crypto import WeChatCrypto
 
+from intake_hub.access import Links
 from intake_hub.app import create_app
 from intake_hub.config import Settings
 from intake_hub.connectors.wechat.config import WeChatConfig
@@ -21,6 +23,8 @@ from intake_hub.connectors.wechat.connector import WeChatConnector
 from intake_hub.connectors.wechat.normalize import signature
 from intake_hub.envelope import Envelope, Reply
 from intake_hub.metrics import Metrics
+from intake_hub.rules import load_rules
+from intake_hub.stages.responder import open_tickets_text
 from intake_hub.storage import db
 from intake_hub.storage.models import WeChatDelivery, WeChatOutbound, WeChatToken
 from intake_hub.testing import FakeWeChatApi
@@ -34,6 +38,9 @@ ACCOUNT = "gh_7f083739789a"
 OPENID = "oia2TjjewbmiOUlr6X-1crbLOvLw"
 
 Client = TestClient  # type: ignore[type-arg]
+
+RULES = Path(__file__).resolve().parents[3] / "rules"
+LINKS = Links("https://help.example.com", b"s" * 32)
 
 
 def text_push(msg_id: int, content: str = "衣服开线了，想退货", openid: str = OPENID) -> str:
@@ -155,7 +162,14 @@ def serve(database: None, aiohttp_client: Callable[..., Awaitable[Client]]) -> S
         values: dict[str, Any] = {"name": "shop", "token": TOKEN, "app_id": APP_ID} | changes
         core = FakeCore()
         numbers = TicketNumbers(1)
-        connector = WeChatConnector(WeChatConfig(**values), core.request, numbers, Metrics())
+        replies = load_rules(RULES).replies
+        connector = WeChatConnector(
+            WeChatConfig(**values),
+            core.request,
+            numbers,
+            Metrics(),
+            lambda tickets: open_tickets_text(tickets, replies, LINKS, "zh"),
+        )
         app = web.Application()
         app.router.add_routes(connector.routes())
         return await aiohttp_client(app), core

@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,6 @@ from aiohttp import web
 from wechatpy import create_reply
 from wechatpy.crypto import WeChatCrypto
 
-from intake_hub.connectors.wechat import my_tickets
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.normalize import (
     BadMessage,
@@ -31,6 +30,7 @@ from intake_hub.connectors.wechat.normalize import (
 from intake_hub.envelope import Envelope, Reply
 from intake_hub.ids import uuid7
 from intake_hub.metrics import Metrics
+from intake_hub.stages.responder import OpenTicket
 from intake_hub.storage import wechat as deliveries
 from intake_hub.storage import wechat_followers as followers
 from intake_hub.storage import wechat_outbox as outbox
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 Request = Callable[[Envelope, float], Awaitable[Reply | None]]
 
 SUCCESS = "success"
+TICKETS_UNAVAILABLE = "暂时查不到您的工单，请稍后再点一次“我的工单”。"
 _POLL_S = 0.05
 # A live first delivery answers or releases within the reply budget; past it plus this
 # margin (clock skew between processes, a slow commit) its holder is presumed dead.
@@ -55,6 +56,8 @@ class WeChatConnector:
     request: Request
     numbers: TicketNumbers
     metrics: Metrics
+    # The customer's open tickets as the rules word them (the "my tickets" button's answer).
+    tickets_text: Callable[[Sequence[OpenTicket]], str | None]
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
     _cryptos: tuple[WeChatCrypto, ...] = field(default=(), init=False)
 
@@ -190,13 +193,11 @@ class WeChatConnector:
     async def _my_tickets(self, openid: str, started: float) -> str:
         """The customer's open tickets as text, or a "try again" text when out of time."""
         try:
-            found = await asyncio.wait_for(
-                followers.open_tickets(openid, my_tickets.SHOWN + 1), self._remaining(started)
-            )
+            found = await asyncio.wait_for(followers.open_tickets(openid), self._remaining(started))
         except Exception:
             log.exception("wechat/%s: could not list open tickets", self.config.name)
-            return my_tickets.UNAVAILABLE
-        return my_tickets.render(found)
+            return TICKETS_UNAVAILABLE
+        return self.tickets_text(found) or ""
 
     def _remaining(self, started: float) -> float:
         return max(0.0, self.config.reply_budget_s - (time.perf_counter() - started))
