@@ -254,6 +254,8 @@ def _mount(app: web.Application, s: Services, metrics: Metrics) -> None:
                 config, s.intake.request, s.numbers, metrics, s.stages.tickets_text
             )
             app.router.add_routes(wechat.routes())
+            app.on_startup.append(wechat.start)
+            app.on_shutdown.append(wechat.stop)
             if config.can_send:
                 # Starts after the database opens, stops before it closes (aiohttp's order).
                 sender = Dispatcher(config)

@@ -202,6 +202,7 @@ class WeChatDelivery(Model):
         app = APP
         table = "wechat_delivery"
         unique_together = (("instance", "msg_key"),)
+        indexes = (("instance", "created_at"),)
 
 
 class WeChatToken(Model):

@@ -93,3 +93,24 @@ async def release(instance: str, key: str, attempt: int = 0) -> None:
     await WeChatDelivery.filter(
         instance=instance, msg_key=key, answer__isnull=True, attempt=attempt
     ).delete()
+
+
+async def prune(instance: str, before: datetime, batch: int = 5000) -> int:
+    """Forget deliveries made before `before`, in small batches; how many went.
+
+    A delivery row only has to outlive WeChat's retries (three within about 15 s); after
+    that the message's own unique key in persistence still refuses a copy.
+    """
+    gone = 0
+    while True:
+        ids = (
+            await WeChatDelivery.filter(instance=instance, created_at__lt=before)
+            .order_by("created_at")
+            .limit(batch)
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            return gone
+        gone += await WeChatDelivery.filter(id__in=list(ids)).delete()
+        if len(ids) < batch:
+            return gone

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -46,6 +46,9 @@ _POLL_S = 0.05
 # A live first delivery answers or releases within the reply budget; past it plus this
 # margin (clock skew between processes, a slow commit) its holder is presumed dead.
 TAKEOVER_MARGIN_S = 2.0
+# Delivery rows only have to outlive WeChat's retries; every process prunes its accounts'.
+DELIVERY_RETENTION = timedelta(days=1)
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -60,6 +63,7 @@ class WeChatConnector:
     tickets_text: Callable[[Sequence[OpenTicket]], str | None]
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
     _cryptos: tuple[WeChatCrypto, ...] = field(default=(), init=False)
+    _pruner: asyncio.Task[None] | None = field(default=None, init=False)
 
     name = "wechat"
 
@@ -75,6 +79,27 @@ class WeChatConnector:
     def routes(self) -> list[web.RouteDef]:
         """The channel's routes, mounted by the app."""
         return [web.get(self.path, self.verify_url), web.post(self.path, self.receive)]
+
+    async def start(self, _app: object = None) -> None:
+        """Begin pruning old delivery rows, now and hourly (an aiohttp `on_startup` hook)."""
+        self._pruner = asyncio.create_task(self._prune(), name=f"wechat-prune/{self.config.name}")
+
+    async def stop(self, _app: object = None) -> None:
+        """Stop pruning (an aiohttp `on_shutdown` hook)."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
+
+    async def _prune(self) -> None:
+        while True:
+            try:
+                before = datetime.now(UTC) - DELIVERY_RETENTION
+                if gone := await deliveries.prune(self.config.name, before):
+                    log.info("wechat/%s: forgot %d old deliveries", self.config.name, gone)
+            except Exception:
+                log.exception("wechat/%s: pruning deliveries failed", self.config.name)
+            await asyncio.sleep(PRUNE_EVERY_S)
 
     def _reject(self, reason: str, error: web.HTTPException, detail: str = "") -> web.HTTPException:
         """Count the refusal under a fixed `reason` label; the body says what was wrong."""
