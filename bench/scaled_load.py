@@ -27,6 +27,7 @@ from typing import Any
 import web_load as wl  # bench/ is on sys.path when this file runs as a script
 
 PG = "postgres://postgres@127.0.0.1:5432"
+STATS_SETTLE_S = 11.0
 AMQP = "amqp://guest:guest@127.0.0.1:5672"
 _BUCKET = re.compile(
     r'^intake_hub_received_to_stored_seconds_bucket\{channel="web",le="([^"]+)"\}\s+([0-9.eE+]+)$',
@@ -56,6 +57,48 @@ def backends() -> Iterator[tuple[str, str]]:
     finally:
         rabbitmqctl("delete_vhost", name)
         psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def db_counters(db_url: str) -> dict[str, float]:
+    """Transactions and per-table scans/writes of the bench database so far (pg_stat views).
+
+    pg_stat_statements needs a server restart to load, which a shared server cannot have;
+    these views need nothing. A scan is one index or sequential scan: on PostgreSQL 15 each
+    key of an IN list and each foreign-key check counts, so scans measure index work.
+    """
+    name = db_url.rsplit("/", 1)[1]
+    tables = "FROM pg_stat_user_tables"
+    sql = (
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+        " WHERE datname = current_database()"
+        f" UNION ALL SELECT coalesce(sum(coalesce(idx_scan, 0) + seq_scan), 0) {tables}"
+        f" UNION ALL SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) {tables}"
+    )
+    done = subprocess.run(
+        ["psql", f"{PG}/{name}", "-Atc", sql], check=True, capture_output=True, text=True
+    )
+    xacts, scans, writes = (float(x) for x in done.stdout.split()[-3:])
+    per_table = subprocess.run(
+        [
+            "psql",
+            f"{PG}/{name}",
+            "-AtF",
+            " ",
+            "-c",
+            "SELECT relname, coalesce(idx_scan, 0) + seq_scan,"
+            f" n_tup_ins + n_tup_upd + n_tup_del {tables}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found = {"xacts": xacts, "scans": scans, "row_writes": writes}
+    for line in per_table.stdout.split("\n"):
+        if line:
+            table, scanned, written = line.split()
+            found[f"scans.{table}"] = float(scanned)
+            found[f"writes.{table}"] = float(written)
+    return found
 
 
 def stored_total(ports: list[int]) -> float:
@@ -152,6 +195,9 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         base_received = (wl.counters(gw_port) or (0.0, 0.0))[0]
         base_stored = stored_total(worker_ports)
         before = buckets(worker_ports)
+        # An idle backend reports its pending statistics within 10 s (PGSTAT_IDLE_INTERVAL).
+        time.sleep(STATS_SETTLE_S)
+        db_before = db_counters(db)
         meter = wl.CpuMeter(gateway.pid).start()
         t0 = time.monotonic()
         r = wl.run_wrk(gw_port, args, args.duration, None, "scaled")
@@ -164,6 +210,11 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         after = buckets(worker_ports)
         n = received - base_received
         window = max(t_seen, t_end) - t0
+        time.sleep(STATS_SETTLE_S)
+        db_after = db_counters(db)
+        r["db_per_message"] = {
+            k: round((db_after[k] - db_before[k]) / n, 2) if n else None for k in db_after
+        }
         r.update(
             received=int(n),
             stored=int(stored_total(worker_ports) - base_stored),
@@ -224,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         f"scaled stored       {scaled['stored_per_s'] or 0:>8.0f} /s     "
         f"received->stored p50 <= {scaled['p50_received_to_stored_s']} s, "
         f"p99 <= {scaled['p99_received_to_stored_s']} s (caught up: {scaled['caught_up']})"
+    )
+    per = scaled["db_per_message"]
+    print(
+        f"database per message: {per['xacts']} transactions, {per['scans']} table scans, "
+        f"{per['row_writes']} row writes"
     )
     print(
         f"open loop {args.rate:.0f}/s  accept p99 {ol.get('p99_ms')} ms, received->stored "
