@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import urllib.request
 from typing import Any
 
 import orjson
@@ -93,6 +94,17 @@ def _dead(cluster: Cluster) -> list[dict[str, Any]]:
     return items
 
 
+def _metrics(url: str) -> dict[str, float]:
+    """The samples of a process's /metrics by name and labels."""
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if name and not name.startswith("#")
+    }
+
+
 def test_poison_message_is_retried_parked_and_replayable(cluster: Cluster) -> None:
     """The database rejects one ticket: retried with delay, parked, the rest stored, replayed."""
     gateway = cluster.start("gateway")
@@ -115,6 +127,9 @@ def test_poison_message_is_retried_parked_and_replayable(cluster: Cluster) -> No
     log = worker.output()
     assert log.count(f"retrying {entry['envelope_id']}") == 2
     assert "in 0.30s" in log and "in 0.60s" in log
+    metrics = _metrics(worker.url)
+    assert metrics['intake_hub_stage_failed_total{stage="persist"}'] == 3
+    assert metrics['intake_hub_stage_retried_total{stage="persist"}'] == 2
     assert poison not in asyncio.run(ticket_numbers(cluster.database_url))
 
     listed = cluster.cli("dlq", "list")
