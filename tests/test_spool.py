@@ -191,3 +191,29 @@ def test_a_link_failing_otherwise_stops_the_start(tmp_path: Path) -> None:
         await spooler.spool.close()
 
     asyncio.run(main())
+
+
+def test_a_link_that_hangs_is_given_up_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connect that never answers (packets dropped) does not block the start; it is retried."""
+    monkeypatch.setattr(spool_module, "LINK_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(spool_module, "LINK_RETRY_S", 0.05)
+
+    async def main() -> None:
+        tries: list[int] = []
+
+        async def link() -> None:
+            tries.append(1)
+            if len(tries) == 1:
+                await asyncio.sleep(3600)
+
+        spooler = _spooler(FakeBus(), tmp_path / "s.sqlite3")
+        async with asyncio.timeout(2):
+            await spooler.start(link)
+        assert not spooler.broker_up
+        await _until(lambda: spooler.broker_up)
+        assert len(tries) == 2
+        await spooler.close()
+
+    asyncio.run(main())

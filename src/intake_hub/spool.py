@@ -35,6 +35,8 @@ FORWARD_IDLE_S = 0.2
 FORWARD_BACKOFF_S = 0.5
 CLOSE_FLUSH_S = 20.0
 LINK_RETRY_S = 1.0
+# A broker address that drops packets would hold a connect for minutes: give up and retry.
+LINK_TIMEOUT_S = 15.0
 
 Link = Callable[[], Awaitable[None]]
 
@@ -208,18 +210,20 @@ class Spooler:
     async def start(self, link: Link | None = None, unlink: Link | None = None) -> None:
         """Open the spool, run `link` (connect, declare), and forward whatever the spool holds.
 
-        If `link` raises `BrokerUnreachable` the spooler starts anyway: everything goes to
-        the spool while `link` is retried in the background (after `unlink` undid any half
-        of it), and forwarding begins once it succeeded.
+        If `link` raises `BrokerUnreachable` or takes longer than `LINK_TIMEOUT_S`, the
+        spooler starts anyway: everything goes to the spool while `link` is retried in the
+        background (after `unlink` undid any half of it), and forwarding begins once it
+        succeeded.
         """
         await self.spool.open()
         if link is None:
             self._linked = True
         else:
             try:
-                await link()
+                async with asyncio.timeout(LINK_TIMEOUT_S):
+                    await link()
                 self._linked = True
-            except BrokerUnreachable as exc:
+            except (BrokerUnreachable, TimeoutError) as exc:
                 log.warning("starting without the broker (%s): spooling until it answers", exc)
                 self._linking = asyncio.create_task(self._link_loop(link, unlink))
         self._task = asyncio.create_task(self._forward_loop())
@@ -231,7 +235,8 @@ class Spooler:
                     await unlink()
             await asyncio.sleep(LINK_RETRY_S)
             try:
-                await link()
+                async with asyncio.timeout(LINK_TIMEOUT_S):
+                    await link()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
