@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from intake_hub import ticketno
+from intake_hub.rules import load_rules
 from intake_hub.storage import wechat_followers as followers
 from intake_hub.storage import wechat_outbox as outbox
-from intake_hub.rules import load_rules
 from intake_hub.storage.models import Customer, Ticket, WeChatOutbound
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import (
