@@ -122,7 +122,7 @@ def test_exported_topology_is_what_the_bus_declares(
 
     want = _comparable(exported, vhost)
     assert want == _comparable(declared, vhost)
-    assert len(want["queues"]) == 4 * 5  # per stage: work, parking, three retry tiers
+    assert len(want["queues"]) == 4 * 6  # per stage: work, fast lane, parking, 3 retry tiers
     assert ("intake_hub", "intake_hub.classify", "queue", "ticket.received.*") in want["bindings"]
 
 

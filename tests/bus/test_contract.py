@@ -238,3 +238,30 @@ async def test_listen_receives_messages_for_this_node_only(bus: Bus) -> None:
     with pytest.raises(Unroutable):
         await bus.publish("ticket.reply.someone-else", env)
     await listener.cancel()
+
+
+async def test_a_waited_on_message_is_handled_while_every_handler_is_busy(bus: Bus) -> None:
+    """With every handler stuck on the backlog, a message with reply_to is still handled."""
+    await bus.declare(QueueSpec("t.lane", ("ticket.received.*",), FAST))
+    release = asyncio.Event()
+    handled: list[Envelope] = []
+
+    async def handle(env: Envelope) -> None:
+        if env.reply_to is None:
+            await release.wait()
+        handled.append(env)
+
+    await bus.consume("t.lane", handle, prefetch=2)
+    for _ in range(5):
+        await bus.publish("ticket.received.web", make_envelope())
+    waited = make_envelope(channel="wechat", reply_to="node-1")
+    await bus.publish("ticket.received.wechat", waited)
+    async with asyncio.timeout(5):
+        while not handled:
+            await asyncio.sleep(0.01)
+    assert handled == [waited]
+    release.set()
+    async with asyncio.timeout(5):
+        while len(handled) < 6:
+            await asyncio.sleep(0.01)
+    assert sorted(e.channel for e in handled) == ["web"] * 5 + ["wechat"]

@@ -55,30 +55,3 @@ async def test_a_full_queue_still_takes_a_waited_on_message() -> None:
     await bus.close()
     assert seen[0] == waited and len(seen) == 12
 
-
-async def test_a_waited_on_message_is_handled_while_every_handler_is_busy() -> None:
-    """With all prefetch handlers stuck on bulk messages, a reply_to message still runs."""
-    bus = MemoryBus()
-    await bus.declare(QueueSpec("t.work", ("ticket.received.*",), RetryPolicy(delays=(0.05,))))
-    release = asyncio.Event()
-    handled: list[Envelope] = []
-
-    async def handle(env: Envelope) -> None:
-        if env.reply_to is None:
-            await release.wait()
-        handled.append(env)
-
-    await bus.consume("t.work", handle, prefetch=2)
-    for _ in range(5):
-        await bus.publish("ticket.received.web", make_envelope())
-    waited = make_envelope(channel="wechat", reply_to="node-1")
-    await bus.publish("ticket.received.wechat", waited)
-    for _ in range(100):
-        if handled:
-            break
-        await asyncio.sleep(0.01)
-    assert handled == [waited]
-    release.set()
-    assert await bus.drain(5)
-    await bus.close()
-    assert len(handled) == 6

@@ -54,7 +54,7 @@ def _sever(bus: RabbitBus) -> None:
 async def test_declared_queues_are_quorum_with_at_least_once_dead_lettering(
     rabbit_buses: MakeBus,
 ) -> None:
-    """Work, retry-tier and parking queues are durable quorum queues with the right arguments."""
+    """Work, fast-lane, retry and parking queues are durable quorum queues, rightly argued."""
     bus = rabbit_buses()
     await bus.start()
     spec = QueueSpec("t.kinds", ("ticket.kinds",), FAST)
@@ -65,15 +65,17 @@ async def test_declared_queues_are_quorum_with_at_least_once_dead_lettering(
 
     ns = bus._ns
     work, dead = f"{ns}t.kinds", f"{ns}t.kinds.dead"
+    fast = f"{ns}t.kinds.fast"
     tiers = [f"{ns}t.kinds.retry.50ms", f"{ns}t.kinds.retry.100ms"]
     queues = _broker_queues(ns)
-    assert set(queues) == {work, dead, *tiers}
+    assert set(queues) == {work, fast, dead, *tiers}
     assert all(q["type"] == "quorum" and q["durable"] for q in queues.values())
-    work_args = queues[work]["arguments"]
-    assert isinstance(work_args, dict)
-    assert work_args["x-dead-letter-routing-key"] == dead
-    assert work_args["x-dead-letter-strategy"] == "at-least-once"
-    assert work_args["x-overflow"] == "reject-publish"
+    for lane in (work, fast):
+        lane_args = queues[lane]["arguments"]
+        assert isinstance(lane_args, dict)
+        assert lane_args["x-dead-letter-routing-key"] == dead
+        assert lane_args["x-dead-letter-strategy"] == "at-least-once"
+        assert lane_args["x-overflow"] == "reject-publish"
     for tier, ttl in zip(tiers, (50, 100), strict=True):
         args = queues[tier]["arguments"]
         assert isinstance(args, dict)

@@ -9,6 +9,11 @@ Topology per `QueueSpec`, under one durable topic exchange:
   (at-least-once) through the default exchange to the work queue only, so a retry never
   fans out to the other queues bound to the same topic.
 - `<ns><name>.dead`: the parking queue, listed, replayed and purged by the operator.
+- `<ns><name>.fast`: the fast lane, bound like the work queue but on the fast exchange
+  `<ns>intake_hub.fast`, where messages someone waits on (`reply_to` set: a connector's
+  passive reply) are published. Every consumer also takes from it, on a channel of its
+  own, so such a message never queues behind the work queue's backlog. RabbitMQ 3 quorum
+  queues know no priorities, hence a queue rather than a priority.
 
 Delivery guarantees are at-least-once: a publish is re-sent after a lost confirm, so
 consumers must be idempotent (persistence is, by its unique keys).
@@ -69,6 +74,9 @@ DEAD_LIST_MAX = 10_000
 PUBLISH_TIMEOUT_S = 30.0
 DRAIN_POLL_S = 0.02
 LISTEN_PREFETCH = 64
+# Deliveries each consumer takes at once from its fast lane, beside its prefetch.
+FAST_PREFETCH = 4
+FAST_SUFFIX = ".fast"
 EXCHANGE_TYPE = ExchangeType.TOPIC
 QUEUE_DURABLE = True
 
@@ -116,6 +124,7 @@ def _message(body: bytes, message_id: str | None, headers: dict[str, Any]) -> ai
 class _Names:
     work: str
     dead: str
+    fast: str
     tiers: tuple[str, ...]  # one per attempt that may still fail, tiers may repeat
 
 
@@ -152,6 +161,8 @@ class RabbitConsumer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tag: str | None = None
         self._cancelled = False
+        # The subscription to the same queue's fast lane, stopped together with this one.
+        self.lane: RabbitConsumer | None = None
 
     async def start(self, *, no_ack: bool = False) -> None:
         """Begin consuming (manual ack unless `no_ack`)."""
@@ -169,6 +180,8 @@ class RabbitConsumer:
 
     async def finish(self, timeout: float) -> None:
         """Stop consuming, let handlers in flight finish and settle, then close the channel."""
+        if self.lane is not None:
+            await self.lane.finish(timeout)
         if self._cancelled:
             return
         if self._tag is not None:
@@ -184,6 +197,8 @@ class RabbitConsumer:
 
     async def cancel(self) -> None:
         """Stop consuming, abandon handlers in flight and close the channel (broker redelivers)."""
+        if self.lane is not None:
+            await self.lane.cancel()
         if self._cancelled:
             return
         self._cancelled = True
@@ -223,6 +238,7 @@ class RabbitBus:
         self._listen_prefetch = prefetch
         self._publish_timeout = publish_timeout
         self._exchange_name = namespace + topics.EXCHANGE
+        self._fast_name = self._exchange_name + FAST_SUFFIX
         self._specs: dict[str, QueueSpec] = {}
         self._consumers: set[RabbitConsumer] = set()
         self._consumed: dict[RabbitConsumer, str] = {}
@@ -233,6 +249,7 @@ class RabbitBus:
         self._pub: AbstractChannel | None = None
         self._admin: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._fast: AbstractExchange | None = None
         self._unlimited_delivery: dict[str, int] = {}
 
     # -- connection -------------------------------------------------------------------
@@ -257,6 +274,9 @@ class RabbitBus:
         self._admin = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._pub.declare_exchange(
             self._exchange_name, EXCHANGE_TYPE, durable=True
+        )
+        self._fast = await self._pub.declare_exchange(
+            self._fast_name, EXCHANGE_TYPE, durable=True
         )
         underlay = await self._admin.get_underlay_channel()
         version = underlay.connection.server_properties.get("version", "")
@@ -296,7 +316,7 @@ class RabbitBus:
             raise BusError(f"queue {queue!r} was not declared on this bus")
         work = self._ns + spec.name
         tiers = tuple(f"{work}.retry.{round(d * 1000)}ms" for d in spec.retry.delays)
-        return _Names(work=work, dead=f"{work}.dead", tiers=tiers)
+        return _Names(work=work, dead=f"{work}.dead", fast=work + FAST_SUFFIX, tiers=tiers)
 
     def queue_arguments(self, queue: str) -> dict[str, dict[str, Any]]:
         """The arguments of every broker queue behind `queue`, by broker queue name."""
@@ -309,6 +329,7 @@ class RabbitBus:
         }
         args: dict[str, dict[str, Any]] = {
             names.work: {"x-queue-type": "quorum", **to_dead},
+            names.fast: {"x-queue-type": "quorum", **to_dead},
             names.dead: {"x-queue-type": "quorum", **self._unlimited_delivery},
         }
         for tier, delay in zip(names.tiers, self._specs[queue].retry.delays, strict=True):
@@ -326,9 +347,12 @@ class RabbitBus:
         """Know `spec` without touching the broker (`declare` does this, and declares)."""
         self._specs[spec.name] = spec
 
-    def bindings(self, queue: str) -> list[tuple[str, str]]:
-        """(broker queue, routing key) of every binding behind `queue`."""
-        return [(self._names(queue).work, key) for key in self._specs[queue].bindings]
+    def bindings(self, queue: str) -> list[tuple[str, str, str]]:
+        """(exchange, broker queue, routing key) of every binding behind `queue`."""
+        names, keys = self._names(queue), self._specs[queue].bindings
+        return [(self._exchange_name, names.work, key) for key in keys] + [
+            (self._fast_name, names.fast, key) for key in keys
+        ]
 
     def definitions(self, *, vhost: str = "/", rabbitmq_major: int = 4) -> dict[str, Any]:
         """RabbitMQ definitions (exchange, queues, bindings) of every registered spec.
@@ -352,10 +376,10 @@ class RabbitBus:
                             "arguments": arguments,
                         }
                     )
-                for queue, key in self.bindings(spec):
+                for source, queue, key in self.bindings(spec):
                     bindings.append(
                         {
-                            "source": self._exchange_name,
+                            "source": source,
                             "vhost": vhost,
                             "destination": queue,
                             "destination_type": "queue",
@@ -365,45 +389,49 @@ class RabbitBus:
                     )
         finally:
             self._unlimited_delivery = saved
-        exchange: dict[str, Any] = {
-            "name": self._exchange_name,
-            "vhost": vhost,
-            "type": EXCHANGE_TYPE.value,
-            "durable": True,
-            "auto_delete": False,
-            "internal": False,
-            "arguments": {},
-        }
+        exchanges: list[dict[str, Any]] = [
+            {
+                "name": name,
+                "vhost": vhost,
+                "type": EXCHANGE_TYPE.value,
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
+            for name in (self._exchange_name, self._fast_name)
+        ]
         return {
             "vhosts": [{"name": vhost}],
-            "exchanges": [exchange],
+            "exchanges": exchanges,
             "queues": queues,
             "bindings": bindings,
         }
 
     async def declare(self, spec: QueueSpec) -> None:
-        """Declare the work queue, its bindings, its retry tiers and its parking queue."""
-        _, admin, exchange = self._channels()
+        """Declare the work queue, its fast lane, bindings, retry tiers and parking queue."""
+        _, admin, _ = self._channels()
         self.register(spec)
         names = self._names(spec.name)
         arguments = self.queue_arguments(spec.name)
         # The parking queue first: the others dead-letter into it.
         queues: dict[str, AbstractQueue] = {}
-        for name in (names.dead, *dict.fromkeys(names.tiers), names.work):
+        for name in (names.dead, *dict.fromkeys(names.tiers), names.work, names.fast):
             queues[name] = await admin.declare_queue(
                 name, durable=QUEUE_DURABLE, arguments=arguments[name]
             )
-        for name, key in self.bindings(spec.name):
-            await queues[name].bind(exchange.name, routing_key=key)
+        for source, name, key in self.bindings(spec.name):
+            await queues[name].bind(source, routing_key=key)
 
     async def delete_topology(self) -> None:
-        """Delete every queue declared through this instance and the exchange (tests, uninstall)."""
+        """Delete every queue this instance declared, and the exchanges (tests, uninstall)."""
         _, admin, exchange = self._channels()
         for spec in list(self._specs):
             for name in self.queue_arguments(spec):
                 await admin.queue_delete(name, if_unused=False, if_empty=False)
         self._specs.clear()
         await admin.exchange_delete(exchange.name, if_unused=False)
+        await admin.exchange_delete(self._fast_name, if_unused=False)
 
     # -- publishing -------------------------------------------------------------------
 
@@ -412,8 +440,11 @@ class RabbitBus:
 
         Raises `Unroutable` when no queue is bound to `topic`. A publish cut off by a lost
         connection is re-sent until confirmed or `publish_timeout` passes (`BusError`).
+        A message someone waits on (`reply_to` set) goes to the fast lane.
         """
         _, _, exchange = self._channels()
+        if env.reply_to is not None and self._fast is not None:
+            exchange = self._fast
         message = _message(codec.encode(env), str(env.id), {})
         await self._publish(exchange, topic, message)
 
@@ -451,25 +482,40 @@ class RabbitBus:
     # -- consuming --------------------------------------------------------------------
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 64) -> RabbitConsumer:
-        """Run `handler` on `queue` with manual ack, up to `prefetch` messages concurrently."""
-        conn, _, _ = self._channels()
+        """Run `handler` on `queue` with manual ack, up to `prefetch` messages concurrently.
+
+        Its fast lane is consumed beside it, `FAST_PREFETCH` at a time on its own channel,
+        so a waited-on message finds a free handler while the work queue's are all busy.
+        """
         names = self._names(queue)
         spec = self._specs[queue]
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._handle(spec, names, message, handler)
+
+        consumer = await self._subscribe(queue, names.work, prefetch, on_message)
+        consumer.lane = await self._subscribe(queue, names.fast, FAST_PREFETCH, on_message)
+        self._consumed[consumer] = queue
+        return consumer
+
+    async def _subscribe(
+        self,
+        queue: str,
+        name: str,
+        prefetch: int,
+        on_message: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    ) -> RabbitConsumer:
+        conn, _, _ = self._channels()
         channel = await conn.channel()
         await channel.set_qos(prefetch_count=prefetch)
         # Declared, not `get_queue(ensure=False)`: only a declared queue is registered with the
         # robust channel, which re-declares it and restarts its consumer after a reconnect.
         amqp_queue = await channel.declare_queue(
-            names.work, durable=QUEUE_DURABLE, arguments=self.queue_arguments(queue)[names.work]
+            name, durable=QUEUE_DURABLE, arguments=self.queue_arguments(queue)[name]
         )
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._handle(spec, names, message, handler)
-
         consumer = RabbitConsumer(self, channel, amqp_queue, on_message)
         await consumer.start()
         self._consumers.add(consumer)
-        self._consumed[consumer] = queue
         return consumer
 
     async def _handle(
@@ -542,7 +588,9 @@ class RabbitBus:
         name = base if self._listen_count == 0 else f"{base}.{self._listen_count}"
         self._listen_count += 1
         queue = await channel.declare_queue(name, durable=False, exclusive=True, auto_delete=True)
+        # Bound on both exchanges: what is published to a listener is usually waited on.
         await queue.bind(exchange.name, routing_key=topic)
+        await queue.bind(self._fast_name, routing_key=topic)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
@@ -659,9 +707,10 @@ class RabbitBus:
         return int(ok.message_count or 0)
 
     async def depth(self, queue: str) -> int:
-        """Messages ready in `queue` plus those waiting in its retry tiers (not those in flight)."""
+        """Messages ready in `queue`, its fast lane and its retry tiers (not those in flight)."""
         names = self._names(queue)
-        counts = [await self._ready(n) for n in (names.work, *dict.fromkeys(names.tiers))]
+        lanes = (names.work, names.fast, *dict.fromkeys(names.tiers))
+        counts = [await self._ready(n) for n in lanes]
         return sum(counts)
 
     async def _quiet(self) -> bool:
