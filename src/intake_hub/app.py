@@ -20,7 +20,7 @@ from intake_hub.api.handling import HandlingApi
 from intake_hub.api.openapi import openapi_document
 from intake_hub.api.schemas import TicketPage
 from intake_hub.api.tickets import TicketApi, TicketQuery
-from intake_hub.bus import Bus, MemoryBus, RabbitBus, RetryPolicy
+from intake_hub.bus import Bus, BusError, MemoryBus, RabbitBus, RetryPolicy
 from intake_hub.config import Settings
 from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig, WebConnector
@@ -302,6 +302,15 @@ async def errors_middleware(
             "spool_full",
             "We cannot take messages right now; please try again shortly.",
             headers={"Retry-After": str(exc.retry_after)},
+        )
+    except BusError as exc:
+        # The broker is away (a gateway spooling, or not yet connected): try again later.
+        log.warning("bus unavailable on %s %s: %r", request.method, request.path, exc)
+        return error_response(
+            503,
+            "bus_unavailable",
+            "The message broker cannot be reached right now; please try again shortly.",
+            headers={"Retry-After": "5"},
         )
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "The body is larger than the limit.")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -127,3 +129,18 @@ async def test_openapi_documents_the_admin_routes(sqlite_client: Client) -> None
     for path in ("/api/v1/admin/dlq", "/api/v1/admin/dlq/replay", "/api/v1/admin/dlq/purge"):
         (operation,) = doc["paths"][path].values()
         assert "403" in operation["responses"]
+
+
+async def test_dead_letters_on_a_gateway_without_its_broker_are_503(
+    settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """A gateway whose broker is away answers the admin API 503 with Retry-After, not 500."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = replace(settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{port}/")
+    client = await aiohttp_client(create_app(gateway, run=()))
+    resp = await client.get("/api/v1/admin/dlq", headers=AUTH)
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert (await resp.json())["error"] == "bus_unavailable"
