@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from intake_hub.stages.responder import OpenTicket
-from intake_hub.storage import db
+from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import CustomerIdentity, Ticket
-from intake_hub.storage.sql import transaction
+from intake_hub.storage.sql import Sql
 
 OPEN = ("received", "in_progress")
 MAX_OPEN = 20
@@ -55,57 +54,43 @@ def window_start(now: datetime, minutes: int) -> datetime:
     return datetime.fromtimestamp(stamp - stamp % size, tz=UTC)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Take:
     key: _Key
     limit: int
-    future: asyncio.Future[bool]
+
+
+async def _take_all(sql: Sql, batch: Sequence[_Take]) -> list[bool]:
+    """Add each key's count in one upsert returning the new total; callers get their places."""
+    wanted = Counter(t.key for t in batch)
+    totals: dict[_Key, int] = {}
+    # Sorted, so two processes take the row locks in the same order.
+    for key in sorted(wanted):
+        channel, customer, start = key
+        rows = await sql.fetch(_TAKE, (channel, customer, sql.dt(start), wanted[key]))
+        totals[key] = int(rows[0][0])
+    place = {key: totals[key] - n for key, n in wanted.items()}
+    allowed = []
+    for t in batch:
+        place[t.key] += 1
+        allowed.append(place[t.key] <= t.limit)
+    return allowed
 
 
 class DbReplyGuard:
     """Counts automatic replies per customer and channel in fixed windows, atomically.
 
-    Concurrent `take` calls share one transaction (one commit, one write lock on SQLite)
-    the way the ticket writer batches: per key the batch adds its count in one upsert that
-    returns the new total, and the callers of that key get the places up to it in order.
+    Concurrent `take` calls share one transaction (one commit, one write lock on SQLite):
+    per key the batch adds its count in one upsert that returns the new total, and the
+    callers of that key get the places up to it in order.
     """
 
     def __init__(self) -> None:
-        self._pending: list[_Take] = []
-        self._task: asyncio.Task[None] | None = None
+        self._takes: GroupCommit[_Take, bool] = GroupCommit(_take_all)
 
     async def take(
         self, channel: str, customer_key: str, *, limit: int, window_minutes: int, now: datetime
     ) -> bool:
         """Count one automatic reply; False when it would be more than `limit` in the window."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         key = (channel, customer_key, window_start(now, window_minutes))
-        self._pending.append(_Take(key, limit, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            wanted = Counter(t.key for t in batch)
-            try:
-                totals: dict[_Key, int] = {}
-                async with transaction(db.connection()) as sql:
-                    # Sorted, so two processes take the row locks in the same order.
-                    for key in sorted(wanted):
-                        channel, customer, start = key
-                        rows = await sql.fetch(
-                            _TAKE, (channel, customer, sql.dt(start), wanted[key])
-                        )
-                        totals[key] = int(rows[0][0])
-            except Exception as exc:
-                for t in batch:
-                    if not t.future.done():
-                        t.future.set_exception(exc)
-                continue
-            place = {key: totals[key] - n for key, n in wanted.items()}
-            for t in batch:
-                place[t.key] += 1
-                if not t.future.done():
-                    t.future.set_result(place[t.key] <= t.limit)
+        return await self._takes(_Take(key, limit))

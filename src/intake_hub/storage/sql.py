@@ -57,8 +57,8 @@ class Sql:
         return orjson.dumps(value).decode()
 
     def to_uuid(self, value: Any) -> UUID:
-        """A UUID read back from the driver."""
-        return value if isinstance(value, UUID) else UUID(str(value))
+        """A UUID read back from the driver, as the stdlib type (asyncpg has its own subclass)."""
+        return value if type(value) is UUID else UUID(str(value))
 
     def to_dt(self, value: Any) -> datetime:
         """A timestamp read back from the driver."""

@@ -64,6 +64,7 @@ class WeChatConnector:
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
     _cryptos: tuple[WeChatCrypto, ...] = field(default=(), init=False)
     _pruner: asyncio.Task[None] | None = field(default=None, init=False)
+    _book: deliveries.Deliveries = field(default_factory=deliveries.Deliveries, init=False)
 
     name = "wechat"
 
@@ -232,7 +233,7 @@ class WeChatConnector:
         instance, key = self.config.name, env.external_id
         # A second round only when the first delivery failed to emit while this one waited.
         for _ in range(2):
-            claim = await deliveries.claim(instance, key, env.id, env.ticket)
+            claim = await self._book.claim(instance, key, env.id, env.ticket)
             if claim.first:
                 return await self._emit_first(env, started)
             if claim.answer is not None:
@@ -258,7 +259,7 @@ class WeChatConnector:
                 await self._expect_late_reply(env)
             done.set_result(answer)
             try:
-                await deliveries.record_answer(instance, key, answer)
+                await self._book.record_answer(instance, key, answer)
             except Exception:
                 log.exception("wechat/%s: could not record the answer to %s", instance, key)
             return answer
