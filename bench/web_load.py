@@ -642,12 +642,16 @@ def table(results: dict[str, Any]) -> str:
     g = results.get("goal")
     if g:
         lines.append("")
-        lines.append(
+        goal = (
             f"goal: stored/s >= 20% of bare req/s ({g['stored_target']:.0f}): "
-            f"{'MET' if g['throughput_met'] else 'NOT met'} ({g['stored_per_s']});  "
-            f"p99 < 50 ms at {g['rate']:.0f}/s: "
-            f"{'MET' if g['latency_met'] else 'NOT met'} ({g['p99_ms']} ms)"
+            f"{'MET' if g['throughput_met'] else 'NOT met'} ({g['stored_per_s']})"
         )
+        if g["rate"] is not None:  # no latency run (--skip latency): no latency verdict
+            goal += (
+                f";  p99 < 50 ms at {g['rate']:.0f}/s: "
+                f"{'MET' if g['latency_met'] else 'NOT met'} ({g['p99_ms']} ms)"
+            )
+        lines.append(goal)
     return "\n".join(lines)
 
 
