@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -77,6 +77,7 @@ Reply = Callable[[str, str, str | None, Principal], Awaitable[tuple[ReplyOut, bo
 Move = Callable[[str, str, str | None, Principal], Awaitable[StatusOut | None]]
 
 MAX_IDEMPOTENCY_KEY = 100
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,16 +107,9 @@ class HandlingApi:
                 "The Idempotency-Key header is invalid.",
                 [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
             )
-        number = ticketno.normalize(request.match_info["number"])
-        try:
-            done = await self.reply(number, body.text, key, who) if number else None
-        except NotAllowed as exc:
-            raise BadRequest(403, "forbidden", str(exc)) from None
-        except Conflict:
-            raise _conflict() from None
-        if done is None:
-            raise BadRequest(404, "not_found", "No ticket with this number.")
-        out, replayed = done
+        # An unreadable number names no ticket: the store finds nothing for "".
+        number = ticketno.normalize(request.match_info["number"]) or ""
+        out, replayed = _found(await _refusals(self.reply(number, body.text, key, who)))
         response = json_response(out, 201)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
@@ -125,17 +119,24 @@ class HandlingApi:
         """`POST /api/v1/tickets/{number}/status`: move the ticket on; the customer is told."""
         who = await self.auth.require(request)
         body = await read_json(request, StatusIn)
-        number = ticketno.normalize(request.match_info["number"])
-        try:
-            done = await self.move(number, body.status, body.note, who) if number else None
-        except NotAllowed as exc:
-            raise BadRequest(403, "forbidden", str(exc)) from None
-        except Conflict:
-            raise _conflict() from None
-        if done is None:
-            raise BadRequest(404, "not_found", "No ticket with this number.")
-        return json_response(done)
+        number = ticketno.normalize(request.match_info["number"]) or ""
+        moved = await _refusals(self.move(number, body.status, body.note, who))
+        return json_response(_found(moved))
 
 
-def _conflict() -> BadRequest:
-    return BadRequest(409, "conflict", "The ticket changed at the same moment; load it and retry.")
+async def _refusals(call: Awaitable[T | None]) -> T | None:
+    """Await a storage call, turning its refusals into 403 and 409 answers."""
+    try:
+        return await call
+    except NotAllowed as exc:
+        raise BadRequest(403, "forbidden", str(exc)) from None
+    except Conflict:
+        raise BadRequest(
+            409, "conflict", "The ticket changed at the same moment; load it and retry."
+        ) from None
+
+
+def _found(done: T | None) -> T:
+    if done is None:
+        raise BadRequest(404, "not_found", "No ticket with this number.")
+    return done

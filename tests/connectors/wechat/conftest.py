@@ -204,3 +204,24 @@ async def fake() -> AsyncIterator[FakeWeChatApi]:
     await api.start()
     yield api
     await api.close()
+
+
+def sending_connectors(tmp_path: Path, fake: FakeWeChatApi, extra: str = "") -> Path:
+    """A connectors/ dir whose WeChat account may send, to the fake API, polling fast."""
+    connectors = tmp_path / "connectors"
+    connectors.mkdir()
+    (connectors / "wechat.yaml").write_text(
+        f"type: wechat\nname: wechat\ntoken: {TOKEN}\napp_id: {APP_ID}\n"
+        f"app_secret: s3cret\naes_key: {AES_KEY}\napi_base: {fake.base}\n"
+        f"outbound_poll_s: 0.05\n{extra}"
+    )
+    return connectors
+
+
+async def sent_eventually(fake: FakeWeChatApi, count: int = 1) -> list[str]:
+    """Wait (a few seconds at most) until the fake server received `count` sends; the texts."""
+    for _ in range(100):
+        if len(fake.sends) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return fake.texts

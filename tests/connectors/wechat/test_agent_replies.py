@@ -15,13 +15,12 @@ from intake_hub.storage.models import Event, Ticket, WeChatOutbound
 from intake_hub.testing import FakeWeChatApi
 from intake_hub.ticketno import pretty
 from tests.connectors.wechat.conftest import (
-    AES_KEY,
-    APP_ID,
     OPENID,
-    TOKEN,
     Client,
     encrypt,
     post,
+    sending_connectors,
+    sent_eventually,
     text_push,
 )
 from tests.web.conftest import AUTH, settle
@@ -36,23 +35,9 @@ async def sending_app(
     aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> Client:
     """The whole service with an official account that may send (app secret, fake API)."""
-    connectors = tmp_path / "connectors"
-    connectors.mkdir()
-    (connectors / "wechat.yaml").write_text(
-        f"type: wechat\nname: wechat\ntoken: {TOKEN}\napp_id: {APP_ID}\n"
-        f"app_secret: s3cret\naes_key: {AES_KEY}\napi_base: {fake.base}\n"
-        "outbound_poll_s: 0.05\n"
-    )
+    connectors = sending_connectors(tmp_path, fake)
     app = create_app(replace(settings, database_url=db_url, connectors_dir=connectors))
     return await aiohttp_client(app)
-
-
-async def _sends(fake: FakeWeChatApi, count: int) -> list[str]:
-    for _ in range(100):
-        if len(fake.sends) >= count:
-            break
-        await asyncio.sleep(0.05)
-    return fake.texts
 
 
 async def test_agent_reply_and_resolution_are_sent_once_to_the_customer(
@@ -73,14 +58,14 @@ async def test_agent_reply_and_resolution_are_sent_once_to_the_customer(
     )
     assert replied.status == 201, await replied.text()
     assert (await replied.json())["delivery"] == "wechat"
-    assert await _sends(fake, 1) == [answer]
+    assert await sent_eventually(fake, 1) == [answer]
     assert fake.sends[0]["touser"] == OPENID
 
     moved = await client.post(
         f"/api/v1/tickets/{number}/status", json={"status": "resolved"}, headers=AUTH
     )
     assert (await moved.json())["notified"] is True
-    texts = await _sends(fake, 2)
+    texts = await sent_eventually(fake, 2)
     assert len(texts) == 2 and pretty(number) in texts[1] and "已解决" in texts[1]
 
     # Later passes of the dispatcher find nothing more to send.

@@ -17,13 +17,12 @@ from intake_hub.envelope import Envelope
 from intake_hub.storage.models import Event, WeChatOutbound
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import (
-    AES_KEY,
-    APP_ID,
     OPENID,
-    TOKEN,
     Client,
     encrypt,
     post,
+    sending_connectors,
+    sent_eventually,
     text_push,
 )
 from tests.web.conftest import AUTH, settle
@@ -41,13 +40,7 @@ async def slow_app(
     aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> tuple[Client, list[Envelope]]:
     """The whole service with a responder slower than the reply budget; envelopes it saw."""
-    connectors = tmp_path / "connectors"
-    connectors.mkdir()
-    (connectors / "wechat.yaml").write_text(
-        f"type: wechat\nname: wechat\ntoken: {TOKEN}\napp_id: {APP_ID}\n"
-        f"app_secret: s3cret\naes_key: {AES_KEY}\napi_base: {fake.base}\n"
-        "reply_budget_s: 0.05\noutbound_poll_s: 0.05\n"
-    )
+    connectors = sending_connectors(tmp_path, fake, "reply_budget_s: 0.05\n")
     seen: list[Envelope] = []
     respond = app_module.respond
 
@@ -59,14 +52,6 @@ async def slow_app(
     monkeypatch.setattr(app_module, "respond", slow_respond)
     app = create_app(replace(settings, database_url=db_url, connectors_dir=connectors))
     return await aiohttp_client(app), seen
-
-
-async def sent_eventually(fake: FakeWeChatApi, count: int = 1) -> None:
-    """Wait (a few seconds at most) until the fake server received `count` sends."""
-    for _ in range(100):
-        if len(fake.sends) >= count:
-            return
-        await asyncio.sleep(0.05)
 
 
 async def test_slow_reply_answers_success_then_sends_the_ack_once(
