@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +191,32 @@ async def post_many(url: str, n: int, tag: str = "m", concurrency: int = 50) -> 
                 return str(data["ticket"])
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def paced_load(
+    url: str, n: int, rate: float, tag: str, accepted: list[str], statuses: list[int]
+) -> None:
+    """Post `n` web messages at `rate` per second, recording each status and accepted ticket."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with aiohttp.ClientSession() as session:
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+            body = {"name": f"客户{i}", "contact": f"{tag}{i}@example.com", "text": f"第{i}个包裹"}
+            async with session.post(url + "/api/v1/web/messages", json=body) as resp:
+                statuses.append(resp.status)
+                if resp.status == 202:
+                    accepted.append(str((await resp.json())["ticket"]))
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def assert_exactly_once(numbers: list[str], accepted: list[str]) -> None:
+    """Every accepted ticket number is stored, and none twice."""
+    dupes = [n for n, c in Counter(numbers).items() if c > 1]
+    assert not dupes, dupes
+    assert set(numbers) == set(accepted)
 
 
 async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

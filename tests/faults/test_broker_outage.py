@@ -11,14 +11,20 @@ import asyncio
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.faults.conftest import Cluster, post_many, ticket_numbers, wait_stored
+from tests.faults.conftest import (
+    Cluster,
+    assert_exactly_once,
+    paced_load,
+    post_many,
+    ticket_numbers,
+    wait_stored,
+)
 from tests.served.conftest import free_port
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.timeout(60)]
@@ -139,30 +145,12 @@ async def _wait_ready(url: str, *, spool: int | None, timeout: float = 15) -> di
             await asyncio.sleep(0.1)
 
 
-def _assert_exactly_once(numbers: list[str], accepted: list[str]) -> None:
-    dupes = [n for n, c in Counter(numbers).items() if c > 1]
-    assert not dupes
-    assert set(numbers) == set(accepted)
 
 
 N = 900
 RATE = 150.0  # messages per second: the load lasts 6 s, the outage about 2.5 s of it
 
 
-async def _paced_load(url: str, accepted: list[str]) -> None:
-    """Post N messages at RATE per second; every one must be answered 202."""
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    async with aiohttp.ClientSession() as session:
-
-        async def one(i: int) -> None:
-            await asyncio.sleep(max(0.0, t0 + i / RATE - loop.time()))
-            body = {"name": f"客户{i}", "contact": f"out{i}@example.com", "text": f"第{i}个包裹"}
-            async with session.post(url + "/api/v1/web/messages", json=body) as resp:
-                assert resp.status == 202, await resp.text()
-                accepted.append(str((await resp.json())["ticket"]))
-
-        await asyncio.gather(*(one(i) for i in range(N)))
 
 
 def test_broker_outage_during_load_spools_and_forwards(cluster: Cluster, proxy: CutProxy) -> None:
@@ -170,9 +158,10 @@ def test_broker_outage_during_load_spools_and_forwards(cluster: Cluster, proxy: 
     gateway = cluster.start("gateway", INTAKE_HUB_AMQP_URL=proxy.url(cluster.amqp_url))
     cluster.start("worker")
     accepted: list[str] = []
+    statuses: list[int] = []
 
     async def main() -> int:
-        load = asyncio.create_task(_paced_load(gateway.url, accepted))
+        load = asyncio.create_task(paced_load(gateway.url, N, RATE, "out", accepted, statuses))
         await asyncio.sleep(1.5)
         proxy.cut()
         deepest = 0
@@ -191,9 +180,10 @@ def test_broker_outage_during_load_spools_and_forwards(cluster: Cluster, proxy: 
 
     deepest = asyncio.run(main())
     assert deepest > 0
+    assert statuses == [202] * N
     assert len(accepted) == N
     assert asyncio.run(wait_stored(cluster.database_url, N, timeout=30)) == N
-    _assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
     asyncio.run(_wait_ready(gateway.url, spool=None))
     assert gateway.stop() == 0
 
@@ -220,6 +210,6 @@ def test_gateway_killed_while_spooling_loses_nothing(cluster: Cluster, proxy: Cu
 
     again = cluster.start("gateway", INTAKE_HUB_AMQP_URL=via_proxy)
     assert asyncio.run(wait_stored(cluster.database_url, n, timeout=30)) == n
-    _assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
     asyncio.run(_wait_ready(again.url, spool=None))
     assert again.stop() == 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.faults.conftest import Cluster, ticket_numbers, wait_stored
+from tests.faults.conftest import (
+    Cluster,
+    assert_exactly_once,
+    paced_load,
+    ticket_numbers,
+    wait_stored,
+)
 from tests.faults.rabbit_node import RabbitNode
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.timeout(90)]
@@ -48,21 +53,6 @@ def private_cluster(tmp_path: Path, node: RabbitNode, pg_db: str) -> Iterator[Cl
         c.kill_all()
 
 
-async def _paced_load(url: str, accepted: list[str], statuses: list[int]) -> None:
-    """Post N messages at RATE per second, recording each answer's status and ticket."""
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    async with aiohttp.ClientSession() as session:
-
-        async def one(i: int) -> None:
-            await asyncio.sleep(max(0.0, t0 + i / RATE - loop.time()))
-            body = {"name": f"客户{i}", "contact": f"rs{i}@example.com", "text": f"第{i}个包裹"}
-            async with session.post(url + "/api/v1/web/messages", json=body) as resp:
-                statuses.append(resp.status)
-                if resp.status == 202:
-                    accepted.append(str((await resp.json())["ticket"]))
-
-        await asyncio.gather(*(one(i) for i in range(N)))
 
 
 async def _spool_seen(session: aiohttp.ClientSession, url: str) -> tuple[int, float]:
@@ -91,10 +81,6 @@ async def _settled(url: str, timeout: float = 20) -> dict[str, Any]:
             await asyncio.sleep(0.1)
 
 
-def _assert_exactly_once(numbers: list[str], accepted: list[str]) -> None:
-    dupes = [n for n, c in Counter(numbers).items() if c > 1]
-    assert not dupes, dupes
-    assert set(numbers) == set(accepted)
 
 
 def test_broker_stopped_and_started_under_load_loses_nothing(
@@ -108,7 +94,7 @@ def test_broker_stopped_and_started_under_load_loses_nothing(
     statuses: list[int] = []
 
     async def main() -> tuple[int, float]:
-        load = asyncio.create_task(_paced_load(gateway.url, accepted, statuses))
+        load = asyncio.create_task(paced_load(gateway.url, N, RATE, "rs", accepted, statuses))
         await asyncio.sleep(1.0)
         await asyncio.to_thread(node.stop_app)
         deepest, gauge = 0, 0.0
@@ -127,7 +113,7 @@ def test_broker_stopped_and_started_under_load_loses_nothing(
     assert deepest > 0 and gauge > 0
     assert statuses == [202] * N
     assert asyncio.run(wait_stored(private_cluster.database_url, N, timeout=30)) == N
-    _assert_exactly_once(asyncio.run(ticket_numbers(private_cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(private_cluster.database_url)), accepted)
     asyncio.run(_settled(gateway.url))
     assert gateway.stop() == 0
 
@@ -160,6 +146,6 @@ def test_gateway_started_before_the_broker_spools_then_forwards(
     node.start()
     private_cluster.start("worker")
     assert asyncio.run(wait_stored(private_cluster.database_url, n, timeout=30)) == n
-    _assert_exactly_once(asyncio.run(ticket_numbers(private_cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(private_cluster.database_url)), accepted)
     asyncio.run(_settled(gateway.url))
     assert gateway.stop() == 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections import Counter
 
 import pytest
 
 from tests.faults.conftest import (
     Cluster,
+    assert_exactly_once,
     execute,
     post_many,
     stored,
@@ -37,10 +37,6 @@ async def _stored_between(url: str, low: int, timeout: float) -> int:
     return count
 
 
-def _assert_exactly_once(numbers: list[str], accepted: list[str]) -> None:
-    dupes = [n for n, c in Counter(numbers).items() if c > 1]
-    assert not dupes
-    assert set(numbers) == set(accepted)
 
 
 def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(cluster: Cluster) -> None:
@@ -59,7 +55,7 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(cluster: Cluster)
     assert asyncio.run(wait_stored(cluster.database_url, N, timeout=40)) == N
     assert second.stop(signal.SIGTERM) == 0
     assert asyncio.run(stored(cluster.database_url)) == N
-    _assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
     assert gateway.stop(signal.SIGTERM) == 0
 
 
@@ -78,6 +74,6 @@ def test_sigterm_finishes_in_flight_and_exits_zero(cluster: Cluster) -> None:
 
     second = cluster.start("worker")
     assert asyncio.run(wait_stored(cluster.database_url, N, timeout=40)) == N
-    _assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
+    assert_exactly_once(asyncio.run(ticket_numbers(cluster.database_url)), accepted)
     assert second.stop() == 0
     assert gateway.stop() == 0

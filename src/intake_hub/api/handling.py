@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator, Principal
 from intake_hub.api.errors import BadRequest, json_response, read_json
-from intake_hub.api.schemas import FieldError, MessageOut, Status
-from intake_hub.text import clean
+from intake_hub.api.schemas import FieldError, MessageOut, NonBlank, Status
 
 # How the customer gets an agent's words: on the status page always, pushed where we can.
 Delivery = Literal["status_page", "wechat"]
@@ -23,15 +22,7 @@ class ReplyIn(BaseModel):
     """An agent's answer to the customer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    text: str = Field(min_length=1, max_length=10_000, description="What the customer reads")
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = clean(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+    text: NonBlank = Field(min_length=1, max_length=10_000, description="What the customer reads")
 
 
 class ReplyOut(BaseModel):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from intake_hub.envelope import Channel, Labels, Priority, Reply, Route
 from intake_hub.text import clean
@@ -15,6 +15,17 @@ STATUSES: tuple[Status, ...] = ("received", "in_progress", "resolved", "closed")
 OPEN_STATUSES: tuple[Status, ...] = ("received", "in_progress")
 
 
+def _not_blank(value: str) -> str:
+    value = clean(value)
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+# Text a person typed: control characters and surrounding space removed, never empty.
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -22,21 +33,13 @@ class _Model(BaseModel):
 class WebMessageIn(_Model):
     """A customer's message from the web form."""
 
-    name: str = Field(min_length=1, max_length=100, description="How to address the customer")
-    contact: str = Field(
+    name: NonBlank = Field(min_length=1, max_length=100, description="How to address the customer")
+    contact: NonBlank = Field(
         min_length=3, max_length=200, description="Email address or phone number to reach them"
     )
-    text: str = Field(min_length=1, max_length=10_000, description="The message itself")
+    text: NonBlank = Field(min_length=1, max_length=10_000, description="The message itself")
     subject: str | None = Field(default=None, max_length=200)
     order_id: str | None = Field(default=None, max_length=64)
-
-    @field_validator("name", "contact", "text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = clean(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
     @field_validator("subject", "order_id")
     @classmethod
