@@ -38,7 +38,6 @@ from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.stages.classifier import classify
 from intake_hub.stages.persist import persist
 from intake_hub.stages.responder import (
-    OpenTicket,
     ReplyGuard,
     TicketLookup,
     open_tickets_text,
@@ -46,6 +45,7 @@ from intake_hub.stages.responder import (
     status_notice,
 )
 from intake_hub.stages.router import route
+from intake_hub.status import OpenTicket
 from intake_hub.storage import agents, assign, db, queries
 from intake_hub.storage.handling import Handling
 from intake_hub.storage.replies import DbReplyGuard, DbTicketLookup

@@ -11,7 +11,8 @@ from intake_hub.envelope import CustomerRef, Envelope, Labels
 from intake_hub.rules import RuleSet
 from intake_hub.rules.faq import FaqEntry, FaqIndex, FaqSpec
 from intake_hub.rules.replies import QuietHours, Texts
-from intake_hub.stages.responder import OpenTicket, ReplyGuard, TicketLookup, respond
+from intake_hub.stages.responder import ReplyGuard, TicketLookup, respond
+from intake_hub.status import OpenTicket
 from intake_hub.ticketno import encode, pretty
 
 MakeEnvelope = Callable[..., Envelope]

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator, Principal
 from intake_hub.api.errors import BadRequest, json_response, read_json
-from intake_hub.api.schemas import FieldError, MessageOut, NonBlank, Status
+from intake_hub.api.schemas import FieldError, MessageOut, NonBlank
+from intake_hub.status import Status
 
 # How the customer gets an agent's words: on the status page always, pushed where we can.
 Delivery = Literal["status_page", "wechat"]

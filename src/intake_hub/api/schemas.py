@@ -8,11 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from intake_hub.envelope import Channel, Labels, Priority, Reply, Route
+from intake_hub.status import Status
 from intake_hub.text import clean
-
-Status = Literal["received", "in_progress", "resolved", "closed"]
-STATUSES: tuple[Status, ...] = ("received", "in_progress", "resolved", "closed")
-OPEN_STATUSES: tuple[Status, ...] = ("received", "in_progress")
 
 
 def _not_blank(value: str) -> str:

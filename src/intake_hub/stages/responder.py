@@ -13,7 +13,6 @@ The stage stays pure: the ticket lookup and the reply counter are injected proto
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -23,18 +22,10 @@ from intake_hub.envelope import Envelope, Reply
 from intake_hub.rules.faq import FaqIndex
 from intake_hub.rules.replies import Lang, ReplyRules
 from intake_hub.rules.text import has_cjk, has_latin, normalize
+from intake_hub.status import OpenTicket
 from intake_hub.ticketno import pretty
 
 STATUS_ZONE = "Asia/Shanghai"
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTicket:
-    """A ticket the customer still has open, as the status answer shows it."""
-
-    number: str
-    status: str
-    updated_at: datetime
 
 
 class TicketLookup(Protocol):

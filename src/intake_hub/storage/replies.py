@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from intake_hub.stages.responder import OpenTicket
+from intake_hub.status import OpenTicket
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import CustomerIdentity, Ticket
 from intake_hub.storage.sql import Sql

@@ -16,7 +16,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from intake_hub.ids import uuid7
-from intake_hub.stages.responder import OpenTicket
+from intake_hub.status import OpenTicket
 from intake_hub.storage.models import Customer, CustomerIdentity, Ticket
 
 CHANNEL = "wechat"

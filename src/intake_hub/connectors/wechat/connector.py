@@ -30,7 +30,7 @@ from intake_hub.connectors.wechat.normalize import (
 from intake_hub.envelope import Envelope, Reply
 from intake_hub.ids import uuid7
 from intake_hub.metrics import Metrics
-from intake_hub.stages.responder import OpenTicket
+from intake_hub.status import OpenTicket
 from intake_hub.storage import wechat as deliveries
 from intake_hub.storage import wechat_followers as followers
 from intake_hub.storage import wechat_outbox as outbox
