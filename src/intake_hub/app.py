@@ -15,10 +15,8 @@ from intake_hub.access import Links
 from intake_hub.api.admin import AdminApi, DeadLetters
 from intake_hub.api.assign import AssignApi
 from intake_hub.api.auth import Authenticator, Principal
-from intake_hub.api.errors import BadRequest, error_response
 from intake_hub.api.handling import HandlingApi
 from intake_hub.api.openapi import openapi_document
-from intake_hub.api.schemas import TicketPage
 from intake_hub.api.tickets import TicketApi, TicketQuery
 from intake_hub.bus import Bus, BusError, MemoryBus, RabbitBus, RetryPolicy
 from intake_hub.config import Settings
@@ -29,6 +27,7 @@ from intake_hub.connectors.wechat.connector import WeChatConnector
 from intake_hub.connectors.wechat.outbound import Dispatcher
 from intake_hub.envelope import Envelope
 from intake_hub.intake import Intake
+from intake_hub.jsonapi import BadRequest, error_response
 from intake_hub.metrics import Metrics
 from intake_hub.pipeline import Pipeline
 from intake_hub.rules import RuleSet, load_rules
@@ -52,6 +51,7 @@ from intake_hub.storage.replies import DbReplyGuard, DbTicketLookup
 from intake_hub.storage.roster import DbRoster
 from intake_hub.storage.writer import TicketWriter
 from intake_hub.ticketno import TicketNumbers
+from intake_hub.tickets.views import TicketPage
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,11 @@ CHANNELS: tuple[Channel, ...] = ("web", "webhook", "wechat", "email", "phone")
 Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
 
+# Whether the channel vouches for who the customer is (docs/architecture.md, trust model):
+# `verified` under a provider's signature or an agent's entry, `claimed` when anyone could
+# have typed it (a web contact, an email From).
+Identity = Literal["verified", "claimed"]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -26,6 +31,9 @@ class CustomerRef(_Frozen):
     """Who wrote, as the channel knows them: `key` is unique within the channel."""
 
     key: str = Field(min_length=1, max_length=200)
+    # Claimed unless the connector vouches for it: an old envelope without the field must
+    # not join anyone's ticket.
+    identity: Identity = "claimed"
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
@@ -42,6 +50,16 @@ class AttachmentRef(_Frozen):
     kind: str
     ref: str
     name: str | None = None
+
+
+class Proof(_Frozen):
+    """Why a message may continue one ticket whoever its sender claims to be.
+
+    `access_code`: the sender held the ticket's access code, checked at the edge.
+    """
+
+    kind: Literal["access_code"]
+    ticket: str = Field(min_length=1, max_length=32)
 
 
 class Extracted(_Frozen):
@@ -100,6 +118,7 @@ class Envelope(_Frozen):
     subject: str | None = None
     order_id: str | None = None
     attachments: tuple[AttachmentRef, ...] = ()
+    proof: Proof | None = None
     received_at: datetime
     reply_to: str | None = None
     # Set by a connector when the sender is a machine (auto-responder, bounce, list mail):

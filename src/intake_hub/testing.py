@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from intake_hub.envelope import Channel, CustomerRef, Envelope
+from intake_hub.envelope import Channel, CustomerRef, Envelope, Identity
 from intake_hub.ids import uuid7
 from intake_hub.ticketno import TicketNumbers
 
@@ -17,9 +17,13 @@ def make_envelope(
     *,
     channel: Channel = "web",
     customer: str = "alice@example.com",
+    identity: Identity = "verified",
     **fields: Any,
 ) -> Envelope:
-    """A fresh inbound envelope with realistic defaults; override any field by keyword."""
+    """A fresh inbound envelope with realistic defaults; override any field by keyword.
+
+    The customer is `verified` unless asked otherwise, as an app's or WeChat's would be.
+    """
     env_id = fields.pop("id", uuid7())
     values: dict[str, Any] = {
         "id": env_id,
@@ -27,7 +31,7 @@ def make_envelope(
         "source": f"{channel}/{channel}",
         "external_id": str(env_id),
         "ticket": _numbers.next(),
-        "customer": CustomerRef(key=customer, name="Alice"),
+        "customer": CustomerRef(key=customer, name="Alice", identity=identity),
         "text": text,
         "received_at": datetime.now(UTC),
     }

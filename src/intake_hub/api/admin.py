@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from intake_hub.api.auth import Authenticator
-from intake_hub.api.errors import json_response, read_json, validate
 from intake_hub.bus import Bus, DeadLetter
+from intake_hub.jsonapi import json_response, read_json, validate
 from intake_hub.stages import STAGE_NAMES, STAGES, StageSpec
 
 TEXT_PREVIEW = 80

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator
-from intake_hub.api.errors import BadRequest, json_response, read_json
+from intake_hub.jsonapi import BadRequest, json_response, read_json
 
 
 class AssignIn(BaseModel):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from intake_hub.api.errors import BadRequest
+from intake_hub.jsonapi import BadRequest
 
 ROLES = ("agent", "supervisor", "admin")
 

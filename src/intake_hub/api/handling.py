@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator, Principal
-from intake_hub.api.errors import BadRequest, json_response, read_json
-from intake_hub.api.schemas import FieldError, MessageOut, NonBlank
+from intake_hub.jsonapi import BadRequest, FieldError, json_response, read_json
 from intake_hub.status import Status
+from intake_hub.text import NonBlank
+from intake_hub.tickets.views import MessageOut
 
 # How the customer gets an agent's words: on the status page always, pushed where we can.
 Delivery = Literal["status_page", "wechat"]

@@ -16,15 +16,10 @@ from intake_hub.api.admin import (
 )
 from intake_hub.api.assign import AssignIn, AssignOut
 from intake_hub.api.handling import ReplyIn, ReplyOut, StatusIn, StatusOut
-from intake_hub.api.schemas import (
-    ErrorOut,
-    TicketDetail,
-    TicketPage,
-    TicketStatus,
-    WebMessageAccepted,
-    WebMessageIn,
-)
 from intake_hub.api.tickets import TicketQuery
+from intake_hub.connectors.web.schemas import WebMessageAccepted, WebMessageIn
+from intake_hub.jsonapi import ErrorOut
+from intake_hub.tickets.views import TicketDetail, TicketPage, TicketStatus
 
 _MODELS: list[type[BaseModel]] = [
     WebMessageIn,

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator
-from intake_hub.api.errors import BadRequest, json_response, validate
-from intake_hub.api.schemas import TicketDetail, TicketPage
 from intake_hub.envelope import Channel
+from intake_hub.jsonapi import BadRequest, json_response, validate
 from intake_hub.status import Status
+from intake_hub.tickets.views import TicketDetail, TicketPage
 
 
 class TicketQuery(BaseModel):

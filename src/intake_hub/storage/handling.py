@@ -20,12 +20,12 @@ from tortoise.transactions import in_transaction
 
 from intake_hub.api.auth import Principal
 from intake_hub.api.handling import Conflict, Delivery, NotAllowed, ReplyOut, StatusOut
-from intake_hub.api.schemas import MessageOut
 from intake_hub.ids import uuid7
 from intake_hub.status import OPEN_STATUSES
 from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.storage.models import Agent, Event, Message, Ticket
 from intake_hub.storage.queries import find_ticket
+from intake_hub.tickets.views import MessageOut
 
 # (ticket number, new status, first inbound text) -> the notice for the customer, or None.
 Notice = Callable[[str, str, str], str | None]

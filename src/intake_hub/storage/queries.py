@@ -12,7 +12,9 @@ from uuid import UUID
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from intake_hub.api.schemas import (
+from intake_hub.storage.models import Message, Ticket, TicketAlias
+from intake_hub.ticketno import normalize
+from intake_hub.tickets.views import (
     CustomerOut,
     MessageOut,
     TicketDetail,
@@ -20,8 +22,6 @@ from intake_hub.api.schemas import (
     TicketStatus,
     TicketSummary,
 )
-from intake_hub.storage.models import Message, Ticket, TicketAlias
-from intake_hub.ticketno import normalize
 
 MAX_LIMIT = 200
 _SUMMARY = (

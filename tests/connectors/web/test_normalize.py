@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake_hub.api.schemas import WebMessageIn
 from intake_hub.bus import codec
 from intake_hub.connectors.web.normalize import to_envelope
+from intake_hub.connectors.web.schemas import WebMessageIn
 
 PAYLOADS = Path(__file__).parent / "payloads"
 CASES = sorted(p for p in PAYLOADS.glob("*.json") if not p.name.endswith(".expected.json"))

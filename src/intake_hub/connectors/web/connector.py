@@ -12,14 +12,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from intake_hub import ticketno
 from intake_hub.access import Links, check_code
-from intake_hub.api.errors import BadRequest, field_errors, json_response, read_json
-from intake_hub.api.schemas import TicketStatus, WebMessageAccepted, WebMessageIn
 from intake_hub.connectors.web.normalize import to_envelope
+from intake_hub.connectors.web.schemas import WebMessageAccepted, WebMessageIn
 from intake_hub.ids import uuid7
 from intake_hub.intake import Emit
+from intake_hub.jsonapi import BadRequest, field_errors, json_response, read_json
 from intake_hub.metrics import Metrics
 from intake_hub.pages import render
 from intake_hub.ticketno import TicketNumbers
+from intake_hub.tickets.views import TicketStatus
 
 StatusLookup = Callable[[str], Awaitable[TicketStatus | None]]
 

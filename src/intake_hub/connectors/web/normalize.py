@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from uuid import UUID
 
-from intake_hub.api.schemas import WebMessageIn
+from intake_hub.connectors.web.schemas import WebMessageIn
 from intake_hub.envelope import CustomerRef, Envelope
 from intake_hub.text import clean
 

@@ -219,7 +219,9 @@ def to_envelope(
         source=f"wechat/{instance}",
         external_id=inbound.key,
         ticket=ticket,
-        customer=CustomerRef(key=inbound.openid, union_id=inbound.union_id),
+        customer=CustomerRef(
+            key=inbound.openid, union_id=inbound.union_id, identity="verified"
+        ),
         text=text,
         attachments=attachments,
         received_at=received_at,

@@ -1,55 +1,22 @@
-"""Request and response models of the HTTP API; the OpenAPI document is made from these."""
+"""What the ticket service shows: the read models agents and customers are given.
+
+The HTTP API answers with these models as they are (its OpenAPI document is made from
+them), so they are plain data with field descriptions and no HTTP knowledge.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub.envelope import Channel, Labels, Priority, Reply, Route
 from intake_hub.status import Status
-from intake_hub.text import clean
-
-
-def _not_blank(value: str) -> str:
-    value = clean(value)
-    if not value:
-        raise ValueError("must not be blank")
-    return value
-
-
-# Text a person typed: control characters and surrounding space removed, never empty.
-NonBlank = Annotated[str, AfterValidator(_not_blank)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class WebMessageIn(_Model):
-    """A customer's message from the web form."""
-
-    name: NonBlank = Field(min_length=1, max_length=100, description="How to address the customer")
-    contact: NonBlank = Field(
-        min_length=3, max_length=200, description="Email address or phone number to reach them"
-    )
-    text: NonBlank = Field(min_length=1, max_length=10_000, description="The message itself")
-    subject: str | None = Field(default=None, max_length=200)
-    order_id: str | None = Field(default=None, max_length=64)
-
-    @field_validator("subject", "order_id")
-    @classmethod
-    def _optional(cls, value: str | None) -> str | None:
-        return clean(value) or None if value is not None else None
-
-
-class WebMessageAccepted(_Model):
-    """What the customer keeps: the ticket number and the code that opens its status."""
-
-    ticket: str
-    access_code: str
-    status_url: str
 
 
 class MessageOut(_Model):
@@ -126,18 +93,3 @@ class TicketStatus(_Model):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut]
-
-
-class FieldError(_Model):
-    """One problem with one field of a request."""
-
-    field: str
-    message: str
-
-
-class ErrorOut(_Model):
-    """Every 4xx answer has this shape."""
-
-    error: str
-    message: str
-    fields: list[FieldError] = []

@@ -1,4 +1,4 @@
-"""Turning bad input into clear 4xx JSON answers, never a 500."""
+"""JSON over HTTP for every route: validated bodies in, one error shape out, never a 500."""
 
 from __future__ import annotations
 
@@ -6,11 +6,26 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
-
-from intake_hub.api.schemas import ErrorOut, FieldError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class FieldError(BaseModel):
+    """One problem with one field of a request."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer has this shape."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str
+    message: str
+    fields: list[FieldError] = []
 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:
