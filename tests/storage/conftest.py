@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intake_hub.envelope import CustomerRef, Envelope, Labels, Reply, Route
+from intake_hub.envelope import CustomerRef, Envelope, Identity, Labels, Reply, Route
 from intake_hub.storage import db
 from intake_hub.ticketno import TicketNumbers
 
@@ -38,7 +38,10 @@ EnvFactory = Callable[..., Envelope]
 
 @pytest.fixture
 def make_env(numbers: TicketNumbers) -> EnvFactory:
-    """Build an envelope as it reaches persist: classified, answered and routed."""
+    """Build an envelope as it reaches persist: classified, answered and routed.
+
+    Its customer is verified (a WeChat openid) unless `identity="claimed"` is asked for.
+    """
 
     def make(
         text: str = "我的快递三天了还没到",
@@ -47,6 +50,7 @@ def make_env(numbers: TicketNumbers) -> EnvFactory:
         channel: str = "wechat",
         name: str | None = "王女士",
         received_at: datetime | None = None,
+        identity: Identity = "verified",
         **changes: Any,
     ) -> Envelope:
         fields: dict[str, Any] = {
@@ -55,7 +59,7 @@ def make_env(numbers: TicketNumbers) -> EnvFactory:
             "source": f"{channel}/test",
             "external_id": uuid.uuid4().hex,
             "ticket": numbers.next(),
-            "customer": CustomerRef(key=customer, name=name),
+            "customer": CustomerRef(key=customer, name=name, identity=identity),
             "text": text,
             "received_at": received_at or datetime.now(UTC),
             "labels": Labels(category="logistics", priority="normal", tags=("物流延迟",)),

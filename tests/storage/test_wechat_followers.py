@@ -24,7 +24,7 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 def _env(make_env: EnvFactory, text: str, key: str, union: str | None = UNION) -> Envelope:
     """A WeChat message from `key`, carrying `union` as its UnionID."""
     env = make_env(text, customer=key)
-    return env.model_copy(update={"customer": CustomerRef(key=key, name="王女士", union_id=union)})
+    return env.model_copy(update={"customer": CustomerRef(key=key, name="王女士", union_id=union, identity="verified")})
 
 
 async def _customer(key: str) -> Any:

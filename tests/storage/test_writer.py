@@ -199,13 +199,12 @@ async def test_intra_batch_followup(database: str, make_env: EnvFactory) -> None
 
 
 async def test_customer_details_are_updated(database: str, make_env: EnvFactory) -> None:
-    """Contact details given later are added to the customer, not lost."""
+    """Contact details a verified customer gives later are added to them, not lost."""
     writer = TicketWriter()
     await writer.save(make_env(customer="c-4"))
     later = make_env(customer="c-4", name="王芳")
-    await writer.save(
-        later.model_copy(update={"customer": CustomerRef(key="c-4", phone="13800000000")})
-    )
+    phone = CustomerRef(key="c-4", phone="13800000000", identity="verified")
+    await writer.save(later.model_copy(update={"customer": phone}))
     customer = await Customer.get()
     assert (customer.name, customer.phone) == ("王女士", "13800000000")
 

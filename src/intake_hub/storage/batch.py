@@ -64,6 +64,7 @@ _CUSTOMER_COLS = (
     ("email", "text"),
     ("vip", "bool"),
     ("created_at", "timestamptz"),
+    ("verified", "bool"),
 )
 _IDENTITY_COLS = (
     ("channel", "text"),
@@ -111,6 +112,7 @@ class _Customer:
     email: str | None = None
     new: bool = False
     changed: bool = False
+    verified: bool = True
 
 
 @functools.cache
@@ -133,6 +135,10 @@ def _identity(env: Envelope) -> tuple[str, str]:
     return env.channel, env.customer.key
 
 
+def _verified(env: Envelope) -> bool:
+    return env.customer.identity == "verified"
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -152,6 +158,8 @@ class Batch:
         self.messages: list[list[Any]] = []
         self.aliases: list[list[Any]] = []
         self.events: list[list[Any]] = []
+        # Customers made from claimed contacts: one per ticket, nobody's identity.
+        self.claimants: list[_Customer] = []
 
     async def run(self) -> list[Saved]:
         """Store every envelope not stored before; duplicates get the ticket they are on."""
@@ -179,7 +187,8 @@ class Batch:
 
         if fresh:
             envs = [self.envs[i] for i in fresh]
-            customers = await self._customers(envs)
+            # A claimed contact is nobody's identity: it never finds, makes or renames one.
+            customers = await self._customers([e for e in envs if _verified(e)])
             await self._load_tickets(envs, customers)
             agents = await self._agents(envs)
             for i in fresh:
@@ -219,6 +228,8 @@ class Batch:
 
     async def _customers(self, envs: Sequence[Envelope]) -> dict[tuple[str, str], _Customer]:
         sql = self.sql
+        if not envs:
+            return {}
         by_channel: dict[str, dict[str, None]] = {}
         for env in envs:
             by_channel.setdefault(env.channel, {})[env.customer.key] = None
@@ -267,7 +278,7 @@ class Batch:
                 "customer",
                 _CUSTOMER_COLS,
                 [
-                    [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db]
+                    [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, True]
                     for _, c in sorted(made_for.items())
                 ],
             )
@@ -362,6 +373,7 @@ class Batch:
             for row in rows:
                 self.by_number[row[0]] = self._remember(row[1:])
         known = sorted({c.id for c in customers.values() if not c.new})
+        # Only verified customers reach this far: claimed ones are not in `customers`.
         if known:
             cutoff = min(_utc(e.received_at) for e in envs) - self.window
             cond, args = sql.in_("t.customer_id", [sql.uuid(c) for c in known], "uuid")
@@ -382,13 +394,31 @@ class Batch:
 
     @staticmethod
     def _quoted(env: Envelope) -> list[str]:
-        return find_numbers(f"{env.subject or ''}\n{env.text}")
+        proven = [env.proof.ticket] if env.proof is not None else []
+        return proven + find_numbers(f"{env.subject or ''}\n{env.text}")
 
     def _decide(
         self, env: Envelope, customers: dict[tuple[str, str], _Customer], agents: set[str]
     ) -> Saved:
-        customer = customers[_identity(env)].id
+        """The trust model's one enforcement point: which ticket a message may join.
+
+        Proof (the ticket's access code, checked at the edge) joins that ticket, whoever
+        sent it. Without proof a claimed identity always starts its own ticket and its
+        own customer; a verified one joins its own ticket by number or the open one it
+        wrote to within the follow-up window.
+        """
         received = _utc(env.received_at)
+        proven = self.by_number.get(env.proof.ticket) if env.proof is not None else None
+        if proven is not None:
+            self._join(env, proven, received)
+            return Saved(proven.number, created=False, duplicate=False)
+        if not _verified(env):
+            c = env.customer
+            claimant = _Customer(row_id(env, "customer"), c.name, c.phone, c.email, verified=False)
+            self.claimants.append(claimant)
+            self._create(env, claimant.id, received, agents)
+            return Saved(env.ticket, created=True, duplicate=False)
+        customer = customers[_identity(env)].id
         target: _Ticket | None = None
         for number in self._quoted(env):
             quoted = self.by_number.get(number)
@@ -516,6 +546,14 @@ class Batch:
 
     async def _write(self, customers: dict[tuple[str, str], _Customer]) -> None:
         sql = self.sql
+        await sql.insert(
+            "customer",
+            _CUSTOMER_COLS,
+            [
+                [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, False]
+                for c in sorted(self.claimants, key=lambda c: c.id)
+            ],
+        )
         # Rows go in sorted by their unique key, so two writers lock in the same order.
         new = sorted((t for t in self.tickets.values() if t.new), key=lambda t: t.number)
         if new:

@@ -18,6 +18,9 @@ class Customer(Model):
     phone = fields.CharField(max_length=64, null=True)
     email = fields.CharField(max_length=254, null=True)
     vip = fields.BooleanField(default=False)
+    # False when the contact is only what the sender typed (web form, email From): agents
+    # call back on it, but it is nobody's identity (docs/architecture.md, trust model).
+    verified = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
