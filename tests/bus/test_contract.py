@@ -265,3 +265,65 @@ async def test_a_waited_on_message_is_handled_while_every_handler_is_busy(bus: B
         while len(handled) < 6:
             await asyncio.sleep(0.01)
     assert sorted(e.channel for e in handled) == ["web"] * 5 + ["wechat"]
+
+
+async def test_bus_says_whether_messages_outlive_the_process_and_the_broker_is_there(
+    bus: Bus,
+) -> None:
+    """Only the broker's messages outlive the process (what a spool is for); a started bus is up."""
+    assert bus.durable is isinstance(bus, RabbitBus)
+    assert bus.connected
+
+
+async def test_finish_lets_handlers_in_flight_complete_then_takes_nothing_new(bus: Bus) -> None:
+    """Finish waits for the handler in flight, acks its message, then leaves new ones queued."""
+    await bus.declare(QueueSpec("t.finish", ("ticket.finish",), FAST))
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: list[Envelope] = []
+
+    async def held(env: Envelope) -> None:
+        started.set()
+        await release.wait()
+        handled.append(env)
+
+    await bus.consume("t.finish", held)
+    env = make_envelope()
+    await bus.publish("ticket.finish", env)
+    await asyncio.wait_for(started.wait(), 5)
+    finishing = asyncio.create_task(bus.finish(5))
+    await asyncio.sleep(0.1)
+    assert not finishing.done()
+    release.set()
+    assert await finishing
+    assert handled == [env]
+    assert await bus.dead_letters("t.finish") == []
+
+    await bus.publish("ticket.finish", make_envelope())
+    async with asyncio.timeout(5):
+        while await bus.depth("t.finish") != 1:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert handled == [env]
+    assert await bus.depth("t.finish") == 1
+
+
+async def test_finish_abandons_a_handler_outliving_the_timeout_and_its_message_returns(
+    bus: Bus,
+) -> None:
+    """A handler still running at the timeout is abandoned: False, and the message comes back."""
+    await bus.declare(QueueSpec("t.stuck", ("ticket.stuck",), FAST))
+    started = asyncio.Event()
+
+    async def hang(env: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    await bus.consume("t.stuck", hang)
+    env = make_envelope()
+    await bus.publish("ticket.stuck", env)
+    await asyncio.wait_for(started.wait(), 5)
+    assert not await bus.finish(0.1)
+
+    inbox = Inbox()
+    await bus.consume("t.stuck", inbox)
+    assert await inbox.wait_for(1) == [env]

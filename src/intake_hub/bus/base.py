@@ -80,6 +80,18 @@ class Bus(Protocol):
 
     node: str
 
+    @property
+    def durable(self) -> bool:
+        """Whether messages outlive this process, so a publishing edge may spool for the bus.
+
+        A broker holds them and other processes share its queues; what an edge accepts while
+        the broker is away can wait in a spool and be published later.
+        """
+
+    @property
+    def connected(self) -> bool:
+        """Whether a publish can reach the bus right now (False while a broker is away)."""
+
     async def start(self) -> None:
         """Connect; nothing else may be called before."""
 
@@ -109,6 +121,14 @@ class Bus(Protocol):
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every queue is empty and nothing is in flight; False on timeout."""
+
+    async def finish(self, timeout: float) -> bool:
+        """Stop taking messages once those this process holds are handled; False on timeout.
+
+        Handlers in flight finish and their messages are settled; one still running at the
+        timeout is abandoned and its message redelivered. A durable bus leaves what is still
+        queued to the other processes; the in-process bus, having none, drains first.
+        """
 
     async def close(self) -> None:
         """Disconnect; in-flight messages are redelivered later, nothing is acked half-done."""

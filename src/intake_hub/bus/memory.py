@@ -169,6 +169,16 @@ class MemoryBus:
         self._idle = asyncio.Event()
         self._closed = False
 
+    @property
+    def durable(self) -> bool:
+        """Messages live in this process's memory and die with it: nothing to spool for."""
+        return False
+
+    @property
+    def connected(self) -> bool:
+        """Always: there is no broker to lose."""
+        return True
+
     async def start(self) -> None:
         """Nothing to connect to; present for the contract."""
 
@@ -306,6 +316,19 @@ class MemoryBus:
         except TimeoutError:
             return False
         return True
+
+    async def finish(self, timeout: float) -> bool:
+        """Drain (no other process would take what is queued), then stop every subscription.
+
+        False on timeout: the consumers stop anyway, handlers in flight are cancelled and
+        their messages go back to the queue.
+        """
+        drained = await self.drain(timeout)
+        for consumer in self._consumers:
+            await consumer.cancel()
+        self._consumers.clear()
+        self._listeners.clear()
+        return drained
 
     async def close(self) -> None:
         """Stop every consumer and pending retry; what is left dies with the process."""
