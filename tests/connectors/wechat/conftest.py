@@ -18,6 +18,7 @@ from wechatpy.crypto import WeChatCrypto
 from intake_hub.access import Links
 from intake_hub.app import create_app
 from intake_hub.config import Settings
+from intake_hub.connectors.base import Core
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.connector import WeChatConnector
 from intake_hub.connectors.wechat.normalize import signature
@@ -103,7 +104,10 @@ def open_reply(text: str, key: str = AES_KEY) -> dict[str, Any]:
 
 
 class FakeCore:
-    """Stands in for `Intake.request`: records envelopes, replies after `delay` seconds."""
+    """Stands in for `Intake.request`: records envelopes, replies after `delay` seconds.
+
+    `core()` lends it to a connector the way the app lends the real one.
+    """
 
     def __init__(self) -> None:
         self.seen: list[Envelope] = []
@@ -126,6 +130,27 @@ class FakeCore:
             return None
         await asyncio.sleep(self.delay)
         return Reply(kind="ack", text=self.reply_text)
+
+    async def emit(self, env: Envelope) -> None:
+        """Publish without waiting; a WeChat connector never calls it."""
+        raise AssertionError("WeChat answers with the reply: it uses request, not emit")
+
+    async def status(self, number: str) -> None:
+        """No ticket is known here; a WeChat connector never asks."""
+        raise AssertionError("WeChat has no status page")
+
+    def core(self) -> Core:
+        """The part of the core a connector is lent, with the shipped reply wording."""
+        replies = load_rules(RULES).replies
+        return Core(
+            emit=self.emit,
+            request=self.request,
+            numbers=TicketNumbers(1),
+            links=LINKS,
+            metrics=Metrics(),
+            status=self.status,
+            tickets_text=lambda tickets: open_tickets_text(tickets, replies, LINKS, "zh"),
+        )
 
 
 async def post(
@@ -154,22 +179,19 @@ async def database(db_url: str) -> AsyncIterator[None]:
 Serve = Callable[..., Awaitable[tuple[Client, FakeCore]]]
 
 
+def shop(**changes: Any) -> WeChatConfig:
+    """The test account `shop` (plaintext mode unless `aes_key` is given), with changes."""
+    values: dict[str, Any] = {"name": "shop", "token": TOKEN, "app_id": APP_ID} | changes
+    return WeChatConfig(**values)
+
+
 @pytest.fixture
 def serve(database: None, aiohttp_client: Callable[..., Awaitable[Client]]) -> Serve:
     """A served WeChat connector on a config with the given changes, and its fake core."""
 
     async def make(**changes: Any) -> tuple[Client, FakeCore]:
-        values: dict[str, Any] = {"name": "shop", "token": TOKEN, "app_id": APP_ID} | changes
         core = FakeCore()
-        numbers = TicketNumbers(1)
-        replies = load_rules(RULES).replies
-        connector = WeChatConnector(
-            WeChatConfig(**values),
-            core.request,
-            numbers,
-            Metrics(),
-            lambda tickets: open_tickets_text(tickets, replies, LINKS, "zh"),
-        )
+        connector = WeChatConnector.create(shop(**changes), core.core())
         app = web.Application()
         app.router.add_routes(connector.routes())
         return await aiohttp_client(app), core

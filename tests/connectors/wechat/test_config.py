@@ -23,7 +23,7 @@ def _shipped(env: dict[str, str]) -> WeChatConfig:
 def test_shipped_file_loads_unconfigured_without_variables() -> None:
     """With no WeChat variables the shipped file still loads, as an instance to skip."""
     config = _shipped({})
-    assert not config.configured
+    assert not config.enabled
     assert config.api_base == "https://api.weixin.qq.com"
     assert config.reply_budget_s == 3
 
@@ -39,7 +39,7 @@ def test_shipped_file_takes_the_account_from_the_environment() -> None:
             "INTAKE_HUB_WECHAT_API_BASE": "http://127.0.0.1:9999",
         }
     )
-    assert config.configured and config.encrypted
+    assert config.enabled and config.encrypted
     assert config.my_tickets_key == "MY_TICKETS" and "MY_TICKETS" not in config.menu
     assert config.aes_keys == (AES_KEY, OLD_AES_KEY)
     assert config.api_base == "http://127.0.0.1:9999"

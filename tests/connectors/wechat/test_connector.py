@@ -95,6 +95,22 @@ async def test_plaintext_message_gets_the_auto_reply_as_passive_reply(serve: Ser
     assert env.customer.key == OPENID
 
 
+@pytest.mark.parametrize(
+    ("safe_mode", "identity"), [(True, "verified"), (False, "claimed")], ids=["safe", "plain"]
+)
+async def test_only_a_sealed_push_names_a_verified_customer(
+    serve: Serve, safe_mode: bool, identity: str
+) -> None:
+    """In plaintext mode the signature leaves the body unsigned: its openid is only claimed."""
+    client, core = await serve(aes_key=AES_KEY if safe_mode else "")
+    push = text_push(msg_id(), "在吗")
+    body, query = encrypt(push) if safe_mode else (push, signed())
+    resp = await post(client, PATH, body, query)
+    assert resp.status == 200
+    [env] = core.seen
+    assert (env.customer.key, env.customer.identity) == (OPENID, identity)
+
+
 async def test_encrypted_message_gets_an_encrypted_passive_reply(serve: Serve) -> None:
     """In safe mode the customer's message is read and the reply goes back encrypted."""
     client, core = await serve(aes_key=AES_KEY)

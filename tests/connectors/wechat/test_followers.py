@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import xmltodict  # type: ignore[import-untyped]
 
 from intake_hub import ticketno
+from intake_hub.connectors.wechat import followers, outbox
+from intake_hub.connectors.wechat.events import TICKETS_NOT_LISTED
+from intake_hub.connectors.wechat.stores import FAILED, SENT, SKIPPED
 from intake_hub.rules import load_rules
-from intake_hub.storage import wechat_followers as followers
-from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.storage.models import Customer, Ticket, WeChatOutbound
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import (
@@ -28,6 +30,7 @@ from tests.connectors.wechat.conftest import (
     event_push,
     open_reply,
     post,
+    signed,
     text_push,
 )
 from tests.web.conftest import AUTH, settle
@@ -179,6 +182,42 @@ async def test_union_id_shows_one_persons_tickets_on_a_second_account(serve: Ser
     assert await Customer.all().count() == 1
 
 
+async def _answer_plain(client: Client, path: str, xml: str) -> str:
+    """Push `xml` in plaintext mode; the passive reply's text ("" for `success`)."""
+    resp = await post(client, path, xml, signed())
+    assert resp.status == 200, await resp.text()
+    body = await resp.text()
+    if body == "success":
+        return ""
+    content: str = xmltodict.parse(body)["xml"]["Content"]
+    return content
+
+
+async def test_my_tickets_in_plaintext_mode_lists_nothing(serve: Serve) -> None:
+    """Unsealed, the openid is only claimed: the button points to the status links instead."""
+    client, core = await serve(welcome=WELCOME, my_tickets_key="MY_TICKETS")
+    assert await _answer_plain(client, PATH, event_push("subscribe", T0)) == WELCOME
+    numbers = await _give_tickets(await _customer_of(OPENID), 2)
+
+    text = await _answer_plain(client, PATH, event_push("CLICK", T0 + 30, key="MY_TICKETS"))
+    assert text == TICKETS_NOT_LISTED
+    assert not any(n in text or ticketno.pretty(n) in text for n in numbers)
+    assert "状态链接" in text
+    assert core.seen == [] and await Ticket.all().count() == 2
+
+
+async def test_plaintext_follow_never_joins_a_union_customer(serve: Serve) -> None:
+    """A claimed openid with someone's union id follows alone: no join, no union id learned."""
+    (safe, _), (plain, _) = await _serve(serve), await serve(welcome=WELCOME)
+    await _answer(safe, PATH, event_push("subscribe", T0, union_id=UNION))
+    click = event_push("subscribe", T0 + 5, openid=OTHER_OPENID, union_id=UNION)
+    assert await _answer_plain(plain, PATH, click) == WELCOME
+    assert await _customer_of(OTHER_OPENID) != await _customer_of(OPENID)
+    other = await followers.identity(OTHER_OPENID)
+    assert other is not None and other.union_id is None
+    assert await Customer.all().count() == 2
+
+
 @pytest.fixture
 def sending(fake: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch) -> FakeWeChatApi:
     """The shipped account with an app secret, sending to the fake API (set before the app)."""
@@ -191,7 +230,7 @@ async def _outcome(key: str) -> WeChatOutbound:
     """The outbox row once the dispatcher finished with it (it polls every second)."""
     for _ in range(100):
         row = await outbox.get(key)
-        if row is not None and row.status in (outbox.SENT, outbox.FAILED, outbox.SKIPPED):
+        if row is not None and row.status in (SENT, FAILED, SKIPPED):
             return row
         await asyncio.sleep(0.05)
     raise AssertionError(f"{key} was not dispatched")

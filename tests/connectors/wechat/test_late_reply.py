@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from intake_hub import app as app_module
 from intake_hub.app import SERVICES, create_app
 from intake_hub.config import Settings
 from intake_hub.envelope import Envelope
+from intake_hub.runtime.stageset import StageSet
 from intake_hub.storage.models import Event, WeChatOutbound
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import (
@@ -42,14 +41,14 @@ async def slow_app(
     """The whole service with a responder slower than the reply budget; envelopes it saw."""
     connectors = sending_connectors(tmp_path, fake, "reply_budget_s: 0.05\n")
     seen: list[Envelope] = []
-    respond = app_module.respond
+    respond = StageSet.respond
 
-    async def slow_respond(env: Envelope, *args: Any, **kwargs: Any) -> Envelope:
+    async def slow_respond(self: StageSet, env: Envelope) -> Envelope:
         seen.append(env)
         await asyncio.sleep(SLOW_S)
-        return await respond(env, *args, **kwargs)
+        return await respond(self, env)
 
-    monkeypatch.setattr(app_module, "respond", slow_respond)
+    monkeypatch.setattr(StageSet, "respond", slow_respond)
     app = create_app(replace(settings, database_url=db_url, connectors_dir=connectors))
     return await aiohttp_client(app), seen
 

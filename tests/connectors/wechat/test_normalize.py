@@ -12,12 +12,14 @@ import pytest
 from intake_hub.bus import codec
 from intake_hub.connectors.wechat.normalize import (
     BadMessage,
+    Inbound,
     NoTicket,
     cdata_safe,
     parse,
     signature,
     to_envelope,
 )
+from intake_hub.envelope import Envelope, Identity
 
 PAYLOADS = Path(__file__).parent / "payloads"
 CASES = sorted(PAYLOADS.glob("*.xml"))
@@ -28,9 +30,8 @@ HEAD = (
 )
 
 
-@pytest.mark.parametrize("payload", CASES, ids=[p.stem for p in CASES])
-def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
-    """Each recorded WeChat push gives exactly the envelope (or the no-ticket answer) beside it."""
+def _normalise(payload: Path, identity: Identity) -> tuple[Inbound, Envelope | NoTicket]:
+    """The recorded push read and normalised for the test account, as `identity`."""
     inbound = parse(payload.read_bytes())
     outcome = to_envelope(
         inbound,
@@ -41,7 +42,15 @@ def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
         welcome="欢迎关注",
         menu=MENU,
         my_tickets_key="MY_TICKETS",
+        identity=identity,
     )
+    return inbound, outcome
+
+
+@pytest.mark.parametrize("payload", CASES, ids=[p.stem for p in CASES])
+def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
+    """Each recorded push, as safe mode reads it, gives the envelope or the answer beside it."""
+    inbound, outcome = _normalise(payload, "verified")
     expected = json.loads(payload.with_suffix(".expected.json").read_text())
     if isinstance(outcome, NoTicket):
         said = {"reply": outcome.reply, "why": outcome.why}
@@ -55,6 +64,35 @@ def test_payload_normalises_to_the_expected_envelope(payload: Path) -> None:
     assert {k: got.get(k) for k in expected} == expected
     assert set(got) - set(expected) <= {"id", "ticket", "received_at"}
     assert codec.decode(codec.encode(outcome)) == outcome
+
+
+@pytest.mark.parametrize("payload", CASES, ids=[p.stem for p in CASES])
+def test_plaintext_mode_push_names_a_claimed_customer(payload: Path) -> None:
+    """Unsealed, the same push gives the same envelope, its openid only claimed."""
+    _, verified = _normalise(payload, "verified")
+    _, claimed = _normalise(payload, "claimed")
+    if isinstance(verified, NoTicket):
+        assert claimed == verified
+        return
+    assert isinstance(claimed, Envelope)
+    assert (verified.customer.identity, claimed.customer.identity) == ("verified", "claimed")
+    same = verified.customer.model_copy(update={"identity": "claimed"})
+    assert claimed.customer == same
+    varies = {"id", "customer", "received_at"}
+    assert claimed.model_dump(exclude=varies) == verified.model_dump(exclude=varies)
+
+
+def test_identity_is_claimed_unless_the_connector_vouches() -> None:
+    """Without an `identity` the envelope's customer is claimed, the safe default."""
+    inbound = parse((PAYLOADS / "text.xml").read_bytes())
+    env = to_envelope(
+        inbound,
+        env_id=uuid.uuid4(),
+        ticket="0K3M7Q2X9HT",
+        received_at=datetime.now(UTC),
+        instance="shop",
+    )
+    assert isinstance(env, Envelope) and env.customer.identity == "claimed"
 
 
 def test_envelope_without_union_id_from_before_still_decodes() -> None:

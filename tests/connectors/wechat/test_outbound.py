@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from intake_hub.connectors.wechat import outbox
 from intake_hub.connectors.wechat.api import AccessTokens, CustomerService
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.outbound import Dispatcher
-from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.storage.models import WeChatOutbound, WeChatToken
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import APP_ID, OPENID, TOKEN

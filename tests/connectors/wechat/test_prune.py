@@ -12,8 +12,8 @@ import pytest
 
 from intake_hub.app import create_app
 from intake_hub.config import Settings
-from intake_hub.connectors.wechat import connector
-from intake_hub.storage import wechat as deliveries
+from intake_hub.connectors.wechat import book
+from intake_hub.connectors.wechat.deliveries import Deliveries
 from intake_hub.storage.models import Message, WeChatDelivery
 from tests.connectors.wechat.conftest import (
     WECHAT_ENV,
@@ -43,7 +43,7 @@ async def test_prune_forgets_only_old_rows_of_its_account(database: None) -> Non
         await _row("shop", f"old-{i}", timedelta(days=2))
     await _row("shop", "new", timedelta(minutes=1))
     await _row("other", "old", timedelta(days=2))
-    cutoff = datetime.now(UTC) - timedelta(days=1)
+    cutoff, deliveries = datetime.now(UTC) - timedelta(days=1), Deliveries()
     assert await deliveries.prune("shop", cutoff, batch=2) == 5
     left = await WeChatDelivery.all().order_by("instance").values_list("instance", "msg_key")
     assert sorted(left) == [("other", "old"), ("shop", "new")]
@@ -59,7 +59,7 @@ async def test_the_running_service_prunes_and_still_dedupes_retries(
     """The service drops a two-day-old row on its own; a fresh push's retry is still one."""
     for name, value in WECHAT_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(connector, "PRUNE_EVERY_S", 0.05)
+    monkeypatch.setattr(book, "PRUNE_EVERY_S", 0.05)
     client = await aiohttp_client(create_app(replace(settings, database_url=db_url)))
     await WeChatDelivery.filter(instance="wechat").delete()
     await _row("wechat", "ancient", timedelta(days=2))

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import xmltodict  # type: ignore[import-untyped]
 
 from intake_hub import ticketno
+from intake_hub.connectors.wechat.deliveries import Deliveries
 from intake_hub.ids import uuid7
-from intake_hub.storage import wechat as deliveries
 from intake_hub.storage.models import WeChatDelivery
 from tests.connectors.wechat.conftest import (
     Client,
@@ -80,7 +80,7 @@ async def test_retries_in_two_processes_racing_for_a_stale_claim_emit_once(serve
 
 async def test_only_one_of_many_takeovers_of_the_same_claim_wins(database: None) -> None:
     """The conditional update lets exactly one caller take a given attempt over."""
-    key = msg_id()
+    key, deliveries = msg_id(), Deliveries()
     await dead_claim(key, age_s=60)
     won = await asyncio.gather(*(deliveries.take_over("shop", str(key), 0) for _ in range(8)))
     assert won.count(True) == 1
@@ -90,7 +90,7 @@ async def test_only_one_of_many_takeovers_of_the_same_claim_wins(database: None)
 
 async def test_a_holder_that_lost_its_claim_cannot_release_the_new_one(database: None) -> None:
     """A slow first delivery failing after a takeover leaves the taker's row in place."""
-    key = msg_id()
+    key, deliveries = msg_id(), Deliveries()
     await dead_claim(key, age_s=60)
     assert await deliveries.take_over("shop", str(key), 0)
     await deliveries.release("shop", str(key), 0)

@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from intake_hub.storage import wechat_token
+from intake_hub.connectors.wechat import token_lease
+from intake_hub.connectors.wechat.stores import Token, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,19 @@ class AccessTokens:
         app_secret: str,
         *,
         wait_s: float = LEASE_S * 2,
+        lease: TokenStore = token_lease,
     ) -> None:
         self._session = session
         self._base = api_base.rstrip("/")
         self.app_id = app_id
         self._secret = app_secret
         self._wait_s = wait_s
+        self._lease = lease
         self._owner = uuid.uuid4().hex
-        self._cached: wechat_token.Token | None = None
+        self._cached: Token | None = None
         self._lock = asyncio.Lock()
 
-    def _fresh(self, token: wechat_token.Token, now: datetime) -> bool:
+    def _fresh(self, token: Token, now: datetime) -> bool:
         return (
             token.value is not None
             and token.expires_at is not None
@@ -95,14 +98,14 @@ class AccessTokens:
             assert token.value is not None
             return token.value
 
-    async def _shared(self, rejected: str | None) -> wechat_token.Token:
+    async def _shared(self, rejected: str | None) -> Token:
         deadline = asyncio.get_running_loop().time() + self._wait_s
         while True:
             now = _now()
-            row = await wechat_token.read(self.app_id, now)
+            row = await self._lease.read(self.app_id, now)
             if self._fresh(row, now) and row.value != rejected:
                 return row
-            if not row.leased and await wechat_token.try_lease(
+            if not row.leased and await self._lease.try_lease(
                 self.app_id, self._owner, now, LEASE_S, now + REFRESH_MARGIN, rejected
             ):
                 return await self._fetch(force=rejected is not None)
@@ -110,7 +113,7 @@ class AccessTokens:
                 raise TokenError(f"{self.app_id}: no access_token after {self._wait_s:.0f}s")
             await asyncio.sleep(POLL_S)
 
-    async def _fetch(self, *, force: bool) -> wechat_token.Token:
+    async def _fetch(self, *, force: bool) -> Token:
         body = {
             "grant_type": "client_credential",
             "appid": self.app_id,
@@ -123,19 +126,19 @@ class AccessTokens:
                 r.raise_for_status()
                 data: dict[str, Any] = orjson.loads(await r.read())
         except BaseException:
-            await wechat_token.release(self.app_id, self._owner)
+            await self._lease.release(self.app_id, self._owner)
             raise
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            await wechat_token.release(self.app_id, self._owner)
+            await self._lease.release(self.app_id, self._owner)
             raise TokenError(f"{self.app_id}: stable_token said {data.get('errcode')}")
         now = _now()
         expires = now + timedelta(seconds=int(data.get("expires_in", 7200)))
         log.info("wechat %s: fetched a new access_token (force=%s)", self.app_id, force)
-        if not await wechat_token.store(self.app_id, self._owner, token, expires, now):
+        if not await self._lease.store(self.app_id, self._owner, token, expires, now):
             # Our lease ran out mid-fetch and someone else fetched: theirs is the one.
-            return await wechat_token.read(self.app_id, _now())
-        return wechat_token.Token(token, expires, leased=False)
+            return await self._lease.read(self.app_id, _now())
+        return Token(token, expires, leased=False)
 
 
 @dataclass(frozen=True)

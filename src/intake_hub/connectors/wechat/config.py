@@ -6,7 +6,9 @@ import base64
 import binascii
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from intake_hub.connectors.base import ConnectorConfig
 
 WECHAT_DEADLINE_S = 5.0
 
@@ -20,14 +22,12 @@ def _aes_key_ok(value: str) -> bool:
         return False
 
 
-class WeChatConfig(BaseModel):
+class WeChatConfig(ConnectorConfig):
     """One official account: its token, safe-mode keys, reply budget and fixed answers.
 
     An empty `token` means the account is not configured: the app skips the instance,
     so the shipped file can reference unset variables and `serve` still starts.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["wechat"] = "wechat"
     name: str = Field(default="wechat", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -71,7 +71,7 @@ class WeChatConfig(BaseModel):
         return self
 
     @property
-    def configured(self) -> bool:
+    def enabled(self) -> bool:
         """Whether this instance has a token, i.e. should be mounted."""
         return bool(self.token)
 

@@ -24,7 +24,7 @@ from xml.parsers.expat import ExpatError
 from wechatpy import parse_message
 from wechatpy.messages import UnknownMessage
 
-from intake_hub.envelope import AttachmentRef, CustomerRef, Envelope
+from intake_hub.envelope import AttachmentRef, CustomerRef, Envelope, Identity
 
 MEDIA = "wechat-media:"
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -193,8 +193,13 @@ def to_envelope(
     welcome: str = "",
     menu: Mapping[str, str] | None = None,
     my_tickets_key: str = "",
+    identity: Identity = "claimed",
 ) -> Envelope | NoTicket:
-    """The envelope for one push, or why it makes no ticket and what to answer instead."""
+    """The envelope for one push, or why it makes no ticket and what to answer instead.
+
+    `identity` is "verified" only for a push that came sealed (safe mode): the plaintext
+    mode's signature leaves the body, and with it the sender's openid, unsigned.
+    """
     text: str
     attachments: tuple[AttachmentRef, ...] = ()
     if inbound.type == "event":
@@ -219,9 +224,7 @@ def to_envelope(
         source=f"wechat/{instance}",
         external_id=inbound.key,
         ticket=ticket,
-        customer=CustomerRef(
-            key=inbound.openid, union_id=inbound.union_id, identity="verified"
-        ),
+        customer=CustomerRef(key=inbound.openid, union_id=inbound.union_id, identity=identity),
         text=text,
         attachments=attachments,
         received_at=received_at,

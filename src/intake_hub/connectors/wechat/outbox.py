@@ -10,37 +10,23 @@ a second time.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from tortoise.exceptions import IntegrityError
 
+from intake_hub.connectors.wechat.stores import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    WAITING,
+    WINDOW,
+    Job,
+)
 from intake_hub.storage.models import CustomerIdentity, Event, Message, WeChatOutbound
-
-WAITING = "waiting"
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-SKIPPED = "skipped"
-
-WINDOW = timedelta(hours=48)
-
-
-@dataclass(frozen=True)
-class Job:
-    """A claimed message: send `text` to `openid` once."""
-
-    id: int
-    key: str
-    openid: str
-    ticket: str
-    ticket_id: UUID | None
-    text: str
-    window_from: datetime
-    attempts: int
 
 
 def reply_key(envelope_id: UUID) -> str:
@@ -242,3 +228,8 @@ async def reap(instance: str, now: datetime, stale_s: float) -> int:
 async def get(key: str) -> WeChatOutbound | None:
     """The outbound row with this key (for inspection and tests)."""
     return await WeChatOutbound.get_or_none(key=key)
+
+
+async def queued(key: str) -> bool:
+    """Whether a message with `key` was ever queued (a retried request answers the same)."""
+    return await WeChatOutbound.filter(key=key).exists()

@@ -13,22 +13,13 @@ an expired lease lets the next reader take over on its own.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
+from intake_hub.connectors.wechat.stores import Token
 from intake_hub.storage.models import WeChatToken
-
-
-@dataclass(frozen=True)
-class Token:
-    """The stored token (None before the first fetch) and when it stops working."""
-
-    value: str | None
-    expires_at: datetime | None
-    leased: bool
 
 
 async def read(app_id: str, now: datetime) -> Token:
