@@ -25,6 +25,7 @@ test: install-dev
 	./scripts/test-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: install-dev

@@ -52,13 +52,13 @@ AREAS = (
     ("storage (intake_hub.storage)", ("intake_hub/storage/",)),
     ("tortoise ORM", ("tortoise/", "pypika")),
     ("stages (classify/respond/route/persist)", ("intake_hub/stages/", "intake_hub/rules/")),
-    ("bus + pipeline", ("intake_hub/bus/", "intake_hub/pipeline.py")),
+    ("bus + pipeline", ("intake_hub/bus/", "intake_hub/runtime/pipeline.py")),
     (
         "web intake (connector, validation)",
         (
             "intake_hub/connectors/",
             "intake_hub/api/",
-            "intake_hub/intake.py",
+            "intake_hub/runtime/intake.py",
             "intake_hub/access.py",
             "intake_hub/ticketno.py",
         ),

@@ -13,7 +13,7 @@ import pytest
 
 from intake_hub.bus import RabbitBus, RetryPolicy
 from intake_hub.cli import main, parser
-from intake_hub.pipeline import topology
+from intake_hub.runtime.pipeline import topology
 from tests.bus.conftest import AMQP_URL, _ensure_broker
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import re
 
-from intake_hub.ticketno import ALPHABET
+from intake_hub.ticketno import ALPHABET, find_numbers
 
 CODE_LENGTH = 8
+_CODE = re.compile(rf"(?<![0-9A-Za-z])[0-9A-Za-z]{{{CODE_LENGTH}}}(?![0-9A-Za-z])")
 
 
 def access_code(secret: bytes, number: str) -> str:
@@ -21,6 +23,16 @@ def check_code(secret: bytes, number: str, code: str) -> bool:
     expected = access_code(secret, number).encode()
     # Bytes, because compare_digest refuses non-ASCII str and a code comes from the URL.
     return hmac.compare_digest(expected, code.strip().upper().encode("utf-8", "replace"))
+
+
+def quoted_proof(secret: bytes, text: str) -> str | None:
+    """The ticket whose number and access code are both quoted in `text`, if any."""
+    codes = {m.upper().encode() for m in _CODE.findall(text)}
+    for number in find_numbers(text) if codes else ():
+        expected = access_code(secret, number).encode()
+        if any(hmac.compare_digest(expected, code) for code in codes):
+            return number
+    return None
 
 
 class Links:

@@ -144,7 +144,7 @@ def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
     """Show what the rules would do with one message, and why."""
-    from intake_hub.rules.explain import run
+    from intake_hub.stages.explain import run
 
     rules_dir = args.rules_dir or settings.rules_dir
     tags = tuple(args.customer_tag)
@@ -178,7 +178,7 @@ async def _with_dead_letters(
 ) -> int:
     from intake_hub.api.admin import DeadLetters
     from intake_hub.bus import RetryPolicy
-    from intake_hub.pipeline import topology
+    from intake_hub.runtime.pipeline import topology
 
     bus = _operator_bus(settings)
     if bus is None:
@@ -269,7 +269,7 @@ def _dlq_act(args: argparse.Namespace, settings: Settings, *, replay: bool) -> i
 def cmd_topology_export(args: argparse.Namespace, settings: Settings) -> int:
     """Print the RabbitMQ definitions of the pipeline, generated from the code."""
     from intake_hub.bus import RabbitBus, RetryPolicy
-    from intake_hub.pipeline import topology
+    from intake_hub.runtime.pipeline import topology
 
     bus = RabbitBus(settings.amqp_url or "amqp://localhost/")
     for spec in topology(RetryPolicy(settings.retry_delays)):

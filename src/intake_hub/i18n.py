@@ -34,6 +34,10 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "check": "查询工单",
         "check_link": "查询进度",
         "bookmark": "收藏此页即可随时查看进度。",
+        "reply": "补充说明",
+        "reply_send": "发送",
+        "sent": "您的消息已发送，客服会在此工单中回复您。",
+        "not_yet_stored": "工单正在创建中，请稍后再发送。",
     },
     "en": {
         "title": "Contact customer service",
@@ -62,6 +66,10 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "check": "Check a ticket",
         "check_link": "Check progress",
         "bookmark": "Bookmark this page to check progress at any time.",
+        "reply": "Add to this ticket",
+        "reply_send": "Send",
+        "sent": "Your message was sent. We will answer on this ticket.",
+        "not_yet_stored": "Your ticket is still being opened; please send again in a moment.",
     },
 }
 

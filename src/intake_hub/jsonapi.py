@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -108,3 +110,50 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             [FieldError(field="body", message="expected an object")],
         )
     return validate(model, data)
+
+
+@dataclass(frozen=True)
+class ApiDoc:
+    """A part of the OpenAPI document: paths, and the models they name by `schema_ref`."""
+
+    paths: Mapping[str, Any]
+    requests: tuple[type[BaseModel], ...] = ()
+    responses: tuple[type[BaseModel], ...] = field(default=())
+
+
+def schema_ref(model: type[BaseModel]) -> dict[str, str]:
+    """An OpenAPI reference to `model`'s schema under components."""
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_content(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """An OpenAPI response (or body) of `model` as JSON."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema_ref(model)}},
+    }
+
+
+# A ticket number in the path, as customers and agents write it (dashes and case ignored).
+NUMBER_PARAM = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 20},
+}
+
+_ERRORS = {
+    400: "Malformed body",
+    401: "Missing or invalid token",
+    403: "The token lacks the role needed",
+    404: "Not found",
+    409: "Changed by someone else at the same moment; retry",
+    413: "Body too large",
+    415: "Not JSON",
+    422: "Invalid fields",
+}
+
+
+def error_responses(*codes: int) -> dict[str, Any]:
+    """The OpenAPI error answers for `codes`, each an `ErrorOut`."""
+    return {str(c): json_content(ErrorOut, _ERRORS[c]) for c in codes}

@@ -76,3 +76,39 @@ def test_english_browser_gets_the_english_form(browser: Browser, served: Served)
     page.goto(served.url + "/")
     assert page.locator("h1").inner_text() == "Contact customer service"
     assert page.locator("button[type=submit]").inner_text() == "Send"
+
+
+def test_customer_continues_the_conversation_from_the_status_page(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    """The status page's reply box, without JavaScript, adds the message to that ticket."""
+    context = browser.new_context(
+        java_script_enabled=False, locale="en-US", extra_http_headers={"Accept-Language": "en"}
+    )
+    page = context.new_page()
+    page.goto(served.url + "/?lang=en")
+    page.fill("input[name=name]", "Tom Baker")
+    page.fill("input[name=contact]", "tom@example.com")
+    page.fill("textarea[name=text]", "The kettle arrived with a cracked lid.")
+    page.click("button[type=submit]")
+    status_url = page.url
+    for _ in range(50):
+        if page.locator("#reply-form").count():
+            break
+        page.wait_for_timeout(100)
+        page.goto(status_url)
+    page.fill("#reply-form textarea[name=text]", "Photo: the crack is 3 cm <long>.")
+    page.click("#reply-form button[type=submit]")
+    assert page.locator("#sent").inner_text() == (
+        "Your message was sent. We will answer on this ticket."
+    )
+    for _ in range(50):
+        if page.locator(".msg.in").count() == 2:
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    texts = page.locator(".msg.in p").all_inner_texts()
+    assert texts == ["The kettle arrived with a cracked lid.", "Photo: the crack is 3 cm <long>."]
+    page.screenshot(path=str(tmp_path / "replied.png"), full_page=True)
+    shutil.copy(tmp_path / "replied.png", Path("/tmp/intake-hub-replied.png"))
+    context.close()

@@ -15,7 +15,7 @@ from aiormq.exceptions import ProbableAuthenticationError
 from intake_hub import topics
 from intake_hub.bus import BrokerUnreachable, QueueSpec, RabbitBus, RetryPolicy
 from intake_hub.envelope import Envelope, Reply
-from intake_hub.intake import Intake
+from intake_hub.runtime.intake import Intake
 from intake_hub.testing import make_envelope
 from tests.bus.test_contract import Inbox
 from tests.served.conftest import free_port

@@ -13,7 +13,7 @@ import pytest
 
 from intake_hub.bus import RabbitBus, RetryPolicy
 from intake_hub.envelope import Envelope
-from intake_hub.pipeline import topology
+from intake_hub.runtime.pipeline import topology
 from intake_hub.testing import make_envelope
 from tests.faults.conftest import (
     Cluster,

@@ -25,7 +25,7 @@ def ruleset() -> RuleSet:
 
 @pytest.fixture
 def make_env() -> Callable[..., Envelope]:
-    """Build a web-channel envelope around a customer's text."""
+    """Build a web-channel envelope around a verified customer's text (`customer=` to change)."""
 
     def build(text: str, subject: str | None = None, **update: object) -> Envelope:
         env = Envelope(
@@ -34,7 +34,7 @@ def make_env() -> Callable[..., Envelope]:
             source="web/web",
             external_id=str(uuid4()),
             ticket=TICKET,
-            customer=CustomerRef(key="c-1", name="王女士"),
+            customer=CustomerRef(key="c-1", name="王女士", identity="verified"),
             text=text,
             subject=subject,
             received_at=datetime(2025, 6, 1, 9, 30, tzinfo=UTC),

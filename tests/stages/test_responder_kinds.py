@@ -73,6 +73,19 @@ async def test_where_is_my_ticket_gets_live_status(
     assert lookup.asked == [("web", "c-1")]
 
 
+async def test_claimed_sender_is_never_listed_tickets(
+    ruleset: RuleSet, make_env: MakeEnvelope
+) -> None:
+    """A claimed contact asking for progress gets its own acknowledgement, not the list."""
+    lookup = FakeLookup({("web", "c-1"): [OpenTicket(OTHER, "in_progress", NOW)]})
+    claimed = CustomerRef(key="c-1", name="王女士")
+    out = await respond(
+        make_env("我的工单进度怎么样了", customer=claimed), ruleset.replies, LINKS, tickets=lookup
+    )
+    assert out.reply is not None and out.reply.kind == "ack"
+    assert pretty(OTHER) not in out.reply.text and OTHER not in out.reply.text
+
+
 async def test_status_in_english(ruleset: RuleSet, make_env: MakeEnvelope) -> None:
     """ "where is my ticket" is answered in English with the English status name."""
     lookup = FakeLookup({("web", "c-1"): [OpenTicket(OTHER, "received", NOW)]})

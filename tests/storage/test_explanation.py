@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from intake_hub.envelope import Extracted, Labels, Reply, Route
-from intake_hub.storage import queries
 from intake_hub.storage.writer import TicketWriter
+from intake_hub.tickets import read as queries
 
 from .conftest import EnvFactory
 

@@ -10,11 +10,11 @@ import pytest
 from intake_hub.api.assign import UnknownAssignee
 from intake_hub.envelope import Labels, Route
 from intake_hub.storage.agents import add_agent
-from intake_hub.storage.assign import reassign
 from intake_hub.storage.models import Agent, Event, Ticket
 from intake_hub.storage.replies import DbReplyGuard, DbTicketLookup, window_start
 from intake_hub.storage.roster import DbRoster
 from intake_hub.storage.writer import TicketWriter
+from intake_hub.tickets.assign import reassign
 
 from .conftest import EnvFactory
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from intake_hub.app import SERVICES
 from intake_hub.rules import load_rules
-from intake_hub.rules.explain import explain
+from intake_hub.stages.explain import explain
 from tests.conftest import ROOT
 from tests.web.conftest import AUTH, Client, post_message, settle
 

@@ -93,15 +93,31 @@ async def test_status_link_works_before_the_ticket_is_stored(client: Client) -> 
     await settle(client)
 
 
-async def test_follow_up_from_the_same_customer_joins_the_open_ticket(client: Client) -> None:
-    """A second message from the same contact lands on the first ticket; both links show it."""
+async def test_same_contact_again_starts_a_ticket_of_its_own(client: Client) -> None:
+    """A second form message from the same contact is a new ticket: a contact is only a claim."""
     first = await post_message(client)
     await settle(client)
     second = await post_message(client, text="还有，能不能顺便开个发票？")
     await settle(client)
     resp = await client.get(f"/api/v1/tickets/{first['ticket']}", headers=AUTH)
     texts = [m["text"] for m in (await resp.json())["messages"] if m["direction"] == "in"]
-    assert texts == ["尺码不对，想换大一码，订单号 4102938475610", "还有，能不能顺便开个发票？"]
+    assert texts == ["尺码不对，想换大一码，订单号 4102938475610"]
+    via_second = await client.get(
+        f"/api/v1/tickets/{second['ticket']}/status", params={"code": second["access_code"]}
+    )
+    assert (await via_second.json())["number"] == second["ticket"]
+
+
+async def test_follow_up_quoting_number_and_code_joins_the_ticket(client: Client) -> None:
+    """A message quoting the ticket's number and code lands on it; both links show it."""
+    first = await post_message(client)
+    await settle(client)
+    quoted = f"工单 {first['ticket']}，查询码 {first['access_code']}：还有，能不能开个发票？"
+    second = await post_message(client, contact="13800138000", text=quoted)
+    await settle(client)
+    resp = await client.get(f"/api/v1/tickets/{first['ticket']}", headers=AUTH)
+    texts = [m["text"] for m in (await resp.json())["messages"] if m["direction"] == "in"]
+    assert texts == ["尺码不对，想换大一码，订单号 4102938475610", quoted]
     via_second = await client.get(
         f"/api/v1/tickets/{second['ticket']}/status", params={"code": second["access_code"]}
     )

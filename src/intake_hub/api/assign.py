@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator
 from intake_hub.jsonapi import BadRequest, json_response, read_json
+from intake_hub.tickets.errors import UnknownAssignee
+from intake_hub.tickets.views import AssignOut
 
 
 class AssignIn(BaseModel):
@@ -19,19 +21,6 @@ class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     assignee: str = Field(min_length=1, max_length=64, description="The agent's login")
     reason: str = Field(min_length=1, max_length=500, description="Why, for the audit trail")
-
-
-class AssignOut(BaseModel):
-    """The ticket's assignment after the change."""
-
-    number: str
-    assignee: str
-    previous: str | None
-    team: str | None
-
-
-class UnknownAssignee(LookupError):
-    """The login names no agent."""
 
 
 # (number, assignee, reason, actor) -> the new assignment, None when the ticket is unknown.

@@ -5,21 +5,13 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from intake_hub.jsonapi import BadRequest
+from intake_hub.tickets.views import Principal
 
 ROLES = ("agent", "supervisor", "admin")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: an agent login and their role."""
-
-    login: str
-    role: str
 
 
 TokenLookup = Callable[[str], Awaitable[Principal | None]]

@@ -10,14 +10,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
-from intake_hub.api.auth import Authenticator, Principal
+from intake_hub.api.auth import Authenticator
 from intake_hub.jsonapi import BadRequest, FieldError, json_response, read_json
-from intake_hub.status import Status
 from intake_hub.text import NonBlank
-from intake_hub.tickets.views import MessageOut
-
-# How the customer gets an agent's words: on the status page always, pushed where we can.
-Delivery = Literal["status_page", "wechat"]
+from intake_hub.tickets.errors import Conflict, NotAllowed
+from intake_hub.tickets.views import Principal, ReplyOut, StatusOut
 
 
 class ReplyIn(BaseModel):
@@ -25,16 +22,6 @@ class ReplyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: NonBlank = Field(min_length=1, max_length=10_000, description="What the customer reads")
-
-
-class ReplyOut(BaseModel):
-    """The reply as stored, and how it reaches the customer."""
-
-    number: str
-    status: Status
-    assignee: str | None
-    message: MessageOut
-    delivery: Delivery
 
 
 class StatusIn(BaseModel):
@@ -45,23 +32,6 @@ class StatusIn(BaseModel):
         description="`received` is only ever set by intake"
     )
     note: str | None = Field(default=None, max_length=500, description="Why, for the audit trail")
-
-
-class StatusOut(BaseModel):
-    """The ticket's status after the change."""
-
-    number: str
-    status: Status
-    previous: Status
-    notified: bool = Field(description="Whether a notice was queued to the customer's channel")
-
-
-class NotAllowed(PermissionError):
-    """The caller may not work this ticket (an agent of another team, or not the assignee)."""
-
-
-class Conflict(RuntimeError):
-    """The ticket changed under the request (another agent moved it at the same moment)."""
 
 
 # (number, text, idempotency key or None, caller) -> (reply, replayed); None: no such ticket.

@@ -15,6 +15,12 @@ from intake_hub.bus.base import (
 from intake_hub.bus.memory import MemoryBus
 from intake_hub.bus.rabbit import RabbitBus
 
+
+def make_bus(amqp_url: str | None, *, prefetch: int = 64) -> Bus:
+    """RabbitMQ when an AMQP URL is given, else the in-process bus."""
+    return RabbitBus(amqp_url, prefetch=prefetch) if amqp_url else MemoryBus()
+
+
 __all__ = [
     "ATTEMPT",
     "BrokerUnreachable",
@@ -28,4 +34,5 @@ __all__ = [
     "RabbitBus",
     "RetryPolicy",
     "Unroutable",
+    "make_bus",
 ]

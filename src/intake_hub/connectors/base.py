@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub.access import Links
 from intake_hub.envelope import Envelope, Identity, Reply
+from intake_hub.jsonapi import ApiDoc
 from intake_hub.metrics import Metrics
 from intake_hub.status import OpenTicket
 from intake_hub.ticketno import TicketNumbers
@@ -42,12 +43,9 @@ class ConnectorConfig(BaseModel):
         return True
 
 
-class CustomerDesk(Protocol):
-    """What a customer holding a ticket's access code may see of it."""
-
-    async def status(self, number: str) -> TicketStatus | None:
-        """The ticket `number` names (its own or a follow-up's), as the customer sees it."""
-        ...
+# The ticket a number names (its own or a follow-up's) as its customer may see it; the
+# connector shows it only to whom the trust model allows (the code's holder).
+StatusLookup = Callable[[str], Awaitable[TicketStatus | None]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class Core:
     numbers: TicketNumbers
     links: Links
     metrics: Metrics
-    desk: CustomerDesk
+    status: StatusLookup
     # The customer's open tickets as the current reply rules word them ("my tickets").
     tickets_text: Callable[[Sequence[OpenTicket]], str | None]
 
@@ -88,6 +86,10 @@ class Connector(Protocol):
     @property
     def outbound(self) -> Outbound | None:
         """How replies and notices reach its customers; None: the status page only."""
+        ...
+
+    def openapi(self) -> ApiDoc | None:
+        """Its JSON routes for the OpenAPI document; None when it has none."""
         ...
 
     def routes(self) -> Sequence[web.RouteDef]:

@@ -1,4 +1,9 @@
-"""Channel instances from `connectors/*.yaml`: an explicit registry by `type:`, no scanning."""
+"""Channel instances from `connectors/*.yaml`: an explicit registry by `type:`, no scanning.
+
+Adding a channel is one package under `connectors/` and one line here; the app mounts
+whatever this returns, and the contract suite (tests/connectors/test_contract.py) checks
+every entry.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from intake_hub.connectors.web.connector import WebConfig
-from intake_hub.connectors.wechat.config import WeChatConfig
+from intake_hub.connectors.base import Connector, ConnectorConfig
+from intake_hub.connectors.web.connector import WebConnector
+from intake_hub.connectors.wechat.connector import WeChatConnector
 
-REGISTRY: dict[str, type[BaseModel]] = {"web": WebConfig, "wechat": WeChatConfig}
+REGISTRY: dict[str, type[Connector]] = {c.type: c for c in (WebConnector, WeChatConnector)}
 
 # `${VAR}` must be set; `${VAR:-default}` falls back when unset or empty, as in the shell.
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -43,10 +49,12 @@ def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def load_connectors(directory: Path, env: Mapping[str, str] | None = None) -> list[BaseModel]:
+def load_connectors(
+    directory: Path, env: Mapping[str, str] | None = None
+) -> list[ConnectorConfig]:
     """Every channel instance configured in `directory`, validated; secrets from `${VARS}`."""
     env = os.environ if env is None else env
-    configs: list[BaseModel] = []
+    configs: list[ConnectorConfig] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -59,7 +67,7 @@ def load_connectors(directory: Path, env: Mapping[str, str] | None = None) -> li
             known = ", ".join(sorted(REGISTRY))
             raise ConnectorConfigError(f"{path}: unknown connector type {kind!r} (known: {known})")
         try:
-            configs.append(REGISTRY[kind].model_validate(_expand(raw, env, str(path))))
+            configs.append(REGISTRY[kind].Config.model_validate(_expand(raw, env, str(path))))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()

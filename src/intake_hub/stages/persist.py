@@ -1,7 +1,8 @@
-"""The last stage: hand the envelope to durable storage."""
+"""The last stage: store the envelope as a ticket, once, however often it is delivered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from intake_hub.envelope import Envelope
@@ -22,6 +23,11 @@ class TicketSink(Protocol):
         """Store `env` once; returns only after it is committed."""
 
 
-async def persist(env: Envelope, sink: TicketSink) -> Saved:
-    """Store the envelope; a redelivered one changes nothing."""
-    return await sink.save(env)
+async def persist(
+    env: Envelope, sink: TicketSink, stored: Callable[[Envelope], None] | None = None
+) -> Envelope:
+    """Store the envelope; `stored` hears of its first storing only, never of a redelivery."""
+    saved = await sink.save(env)
+    if stored is not None and not saved.duplicate:
+        stored(env)
+    return env

@@ -64,11 +64,17 @@ def asks_status(text: str, rules: ReplyRules) -> bool:
     return any(normalize(t) in folded for t in rules.status.triggers)
 
 
+def _shown_number(env: Envelope) -> str:
+    """The ticket the customer is on: the one they proved for a reply, else their new one."""
+    return env.proof.ticket if env.proof is not None else env.ticket
+
+
 def _ack(env: Envelope, rules: ReplyRules, links: Links, lang: Lang) -> Reply:
     category = env.labels.category if env.labels is not None else None
     template = rules.ack_for(category, env.channel).for_lang(lang)
     # Placeholders were checked at load: only {ticket} and {status_url}, bare.
-    text = template.format(ticket=pretty(env.ticket), status_url=links.status_url(env.ticket))
+    number = _shown_number(env)
+    text = template.format(ticket=pretty(number), status_url=links.status_url(number))
     return Reply(kind="ack", text=text, lang=lang)
 
 
@@ -168,14 +174,17 @@ async def respond(
     text = f"{env.subject or ''}\n{env.text}"
     lang = language(text, rules.default_lang)
     reply: Reply | None = None
-    if tickets is not None and asks_status(text, rules):
+    # Only a verified customer is shown their tickets: a claimed contact could be anyone's.
+    verified = env.customer.identity == "verified"
+    if tickets is not None and verified and asks_status(text, rules):
         found = await tickets.open_tickets(env.channel, env.customer.key)
         # The message itself is not stored yet; a follow-up may already name its ticket.
         reply = _status([t for t in found if t.number != env.ticket], rules, links, lang)
     if reply is None and faq is not None:
         match = faq.match(env.text)
         if match is not None:
-            text = faq.answer(match, lang, pretty(env.ticket), links.status_url(env.ticket))
+            number = _shown_number(env)
+            text = faq.answer(match, lang, pretty(number), links.status_url(number))
             reply = Reply(kind="faq", text=text, lang=lang)
     if reply is None:
         reply = _ack(env, rules, links, lang)

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from intake_hub.envelope import Channel
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -30,7 +32,7 @@ class Delivery:
 class Outbound(Protocol):
     """One connector instance's way out, queued in the caller's transaction."""
 
-    channel: str
+    channel: Channel
 
     async def enqueue(self, delivery: Delivery) -> None:
         """Queue `delivery` in the current transaction; the connector sends it at most once."""

@@ -6,6 +6,7 @@ them), so they are plain data with field descriptions and no HTTP knowledge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -13,6 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub.envelope import Channel, Labels, Priority, Reply, Route
 from intake_hub.status import Status
+
+# How the customer gets an agent's words: on the status page always, and pushed on the
+# ticket's own channel where its connector can (the channel's id then).
+Via = Literal["status_page"] | Channel
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an agent login and their role."""
+
+    login: str
+    role: str
 
 
 class _Model(BaseModel):
@@ -37,6 +50,10 @@ class CustomerOut(_Model):
     phone: str | None = None
     email: str | None = None
     vip: bool = False
+    verified: bool = Field(
+        default=True,
+        description="False: the contact is what the sender typed (web form, email From), unchecked",
+    )
 
 
 class TicketSummary(_Model):
@@ -93,3 +110,31 @@ class TicketStatus(_Model):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut]
+
+
+class ReplyOut(BaseModel):
+    """The reply as stored, and how it reaches the customer."""
+
+    number: str
+    status: Status
+    assignee: str | None
+    message: MessageOut
+    delivery: Via
+
+
+class StatusOut(BaseModel):
+    """The ticket's status after the change."""
+
+    number: str
+    status: Status
+    previous: Status
+    notified: bool = Field(description="Whether a notice was queued to the customer's channel")
+
+
+class AssignOut(BaseModel):
+    """The ticket's assignment after the change."""
+
+    number: str
+    assignee: str
+    previous: str | None
+    team: str | None

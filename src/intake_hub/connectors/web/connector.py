@@ -1,36 +1,59 @@
-"""The web channel's HTTP side: form page, JSON intake and the customer status pages."""
+"""The web channel: the form page and its JSON API, and the customer's status page.
+
+A web contact is only claimed (anyone can type anyone's address), so a form message
+always starts its own ticket; the status page, which needs the ticket's access code, is
+where a customer continues the conversation (docs/architecture.md, trust model).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar, Literal, Self
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from intake_hub import ticketno
-from intake_hub.access import Links, check_code
-from intake_hub.connectors.web.normalize import to_envelope
-from intake_hub.connectors.web.schemas import WebMessageAccepted, WebMessageIn
+from intake_hub.access import check_code, quoted_proof
+from intake_hub.connectors.base import ConnectorConfig, Core
+from intake_hub.connectors.web import openapi
+from intake_hub.connectors.web.normalize import reply_envelope, to_envelope
+from intake_hub.connectors.web.schemas import (
+    CustomerReplyAccepted,
+    CustomerReplyIn,
+    WebMessageAccepted,
+    WebMessageIn,
+)
+from intake_hub.envelope import Envelope, Identity
 from intake_hub.ids import uuid7
-from intake_hub.intake import Emit
-from intake_hub.jsonapi import BadRequest, field_errors, json_response, read_json
-from intake_hub.metrics import Metrics
+from intake_hub.jsonapi import (
+    ApiDoc,
+    BadRequest,
+    FieldError,
+    field_errors,
+    json_response,
+    read_json,
+)
 from intake_hub.pages import render
-from intake_hub.ticketno import TicketNumbers
+from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
 
-StatusLookup = Callable[[str], Awaitable[TicketStatus | None]]
 
-
-class WebConfig(BaseModel):
+class WebConfig(ConnectorConfig):
     """`connectors/web.yaml`: the instance name (used as the envelope source)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: str = "web"
+    type: Literal["web"] = "web"
     name: str = "web"
+
+
+class NotYetStored(Exception):
+    """The ticket's first message is still on its way in: a reply could not join it yet."""
+
+
+_NOT_YET = FieldError(field="text", message="not_yet_stored")
 
 
 @dataclass
@@ -38,38 +61,74 @@ class WebConnector:
     """Takes customer messages from the web form and the JSON API, and shows ticket status."""
 
     config: WebConfig
-    emit: Emit
-    numbers: TicketNumbers
-    links: Links
-    lookup: StatusLookup
-    metrics: Metrics
+    core: Core
 
-    name = "web"
+    Config: ClassVar[type[ConnectorConfig]] = WebConfig
+    type: ClassVar[str] = "web"
 
-    def routes(self) -> list[web.RouteDef]:
+    @classmethod
+    def create(cls, config: ConnectorConfig, core: Core) -> Self:
+        """The web channel for `config`."""
+        assert isinstance(config, WebConfig)
+        return cls(config, core)
+
+    @property
+    def source(self) -> str:
+        """`web/<name>`."""
+        return f"web/{self.config.name}"
+
+    @property
+    def identity(self) -> Identity:
+        """Claimed: the contact is whatever the sender typed."""
+        return "claimed"
+
+    @property
+    def outbound(self) -> Outbound | None:
+        """None: the status page is how a web customer reads our answers."""
+        return None
+
+    def openapi(self) -> ApiDoc:
+        """The JSON routes: post a message, read a ticket's status, continue its conversation."""
+        return openapi.DOC
+
+    def routes(self) -> Sequence[web.RouteDef]:
         """The channel's routes, mounted by the app."""
         return [
             web.get("/", self.form_page),
             web.post("/", self.form_submit),
             web.post("/api/v1/web/messages", self.api_submit),
             web.get("/tickets/{number}", self.status_page),
+            web.post("/tickets/{number}/replies", self.reply_submit),
             web.get("/api/v1/tickets/{number}/status", self.api_status),
+            web.post("/api/v1/tickets/{number}/messages", self.api_reply),
         ]
 
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    async def stop(self) -> None:
+        """Nothing runs in the background."""
+
+    async def _emit(self, env: Envelope, started: float) -> None:
+        await self.core.emit(env)
+        self.core.metrics.intake_latency.labels("web").observe(time.perf_counter() - started)
+
     async def _accept(self, msg: WebMessageIn, started: float) -> WebMessageAccepted:
-        number = self.numbers.next()
+        number = self.core.numbers.next()
+        quoted = quoted_proof(self.core.links.secret, f"{msg.subject or ''}\n{msg.text}")
         env = to_envelope(
             msg,
             env_id=uuid7(),
             ticket=number,
             received_at=datetime.now(UTC),
-            source=f"web/{self.config.name}",
+            source=self.source,
+            proven=quoted,
         )
-        await self.emit(env)
-        self.metrics.intake_latency.labels("web").observe(time.perf_counter() - started)
-        code = self.links.code(number)
+        await self._emit(env, started)
+        links = self.core.links
+        code = links.code(number)
         return WebMessageAccepted(
-            ticket=number, access_code=code, status_url=self.links.status_url(number, code)
+            ticket=number, access_code=code, status_url=links.status_url(number, code)
         )
 
     async def api_submit(self, request: web.Request) -> web.Response:
@@ -94,16 +153,17 @@ class WebConnector:
             errors = field_errors(exc)
             return render(request, "form.html", http_status=422, errors=errors, values=values)
         accepted = await self._accept(msg, started)
-        lang = request.query.get("lang")
-        suffix = f"&lang={lang}" if lang in ("zh", "en") else ""
-        raise web.HTTPSeeOther(f"/tickets/{accepted.ticket}?code={accepted.access_code}{suffix}")
+        raise web.HTTPSeeOther(_status_path(request, accepted.ticket, accepted.access_code))
 
-    async def _status(self, request: web.Request) -> TicketStatus | None:
+    def _proven(self, request: web.Request, code: str) -> str | None:
+        """The canonical number of the path's ticket when `code` opens it; else None."""
         number = ticketno.normalize(request.match_info["number"])
-        code = request.query.get("code", "")
-        if number is None or not check_code(self.links.secret, number, code):
+        if number is None or not check_code(self.core.links.secret, number, code):
             return None
-        found = await self.lookup(number)
+        return number
+
+    async def _status(self, number: str) -> TicketStatus:
+        found = await self.core.status(number)
         if found is not None:
             return found
         # A valid code proves we issued this number: the message is still on its way in.
@@ -118,21 +178,100 @@ class WebConnector:
         )
 
     async def status_page(self, request: web.Request) -> web.Response:
-        """`GET /tickets/{number}?code=`: status and conversation; 404 tells nothing more."""
-        status = await self._status(request)
-        if status is None:
+        """`GET /tickets/{number}?code=`: status, conversation and reply box; 404 says no more."""
+        number = self._proven(request, request.query.get("code", ""))
+        if number is None:
             return render(request, "not_found.html", http_status=404)
+        return await self._page(request, await self._status(number))
+
+    async def _page(
+        self,
+        request: web.Request,
+        status: TicketStatus,
+        http_status: int = 200,
+        errors: Sequence[object] = (),
+        text: str = "",
+    ) -> web.Response:
         return render(
             request,
             "status.html",
+            http_status=http_status,
             status=status,
             pretty=ticketno.pretty(status.number),
-            code=self.links.code(status.number),
+            code=self.core.links.code(status.number),
+            # Only a stored ticket can take a reply; until then the page says "processing".
+            can_reply=bool(status.messages),
+            sent=request.query.get("sent") == "1",
+            errors=errors,
+            text=text,
         )
 
     async def api_status(self, request: web.Request) -> web.Response:
         """`GET /api/v1/tickets/{number}/status?code=`: the status page as JSON."""
-        status = await self._status(request)
-        if status is None:
+        number = self._proven(request, request.query.get("code", ""))
+        if number is None:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
-        return json_response(status)
+        return json_response(await self._status(number))
+
+    async def _reply(self, number: str, text: str, started: float) -> TicketStatus:
+        """Emit the customer's message onto ticket `number`, which they proved they hold."""
+        status = await self.core.status(number)
+        if status is None:
+            raise NotYetStored(number)
+        env = reply_envelope(
+            status.number,
+            text,
+            env_id=uuid7(),
+            ticket=self.core.numbers.next(),
+            received_at=datetime.now(UTC),
+            source=self.source,
+        )
+        await self._emit(env, started)
+        return status
+
+    async def reply_submit(self, request: web.Request) -> web.StreamResponse:
+        """`POST /tickets/{number}/replies`: the status page's reply box, without JavaScript."""
+        started = time.perf_counter()
+        form = await request.post()
+        code, text = form.get("code"), form.get("text")
+        number = self._proven(request, code if isinstance(code, str) else "")
+        if number is None:
+            return render(request, "not_found.html", http_status=404)
+        typed = text if isinstance(text, str) else ""
+        try:
+            msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
+            status = await self._reply(number, msg.text, started)
+        except ValidationError as exc:
+            status = await self._status(number)
+            return await self._page(request, status, 422, field_errors(exc), typed)
+        except NotYetStored:
+            status = await self._status(number)
+            return await self._page(request, status, 409, [_NOT_YET], typed)
+        code = self.core.links.code(status.number)
+        raise web.HTTPSeeOther(_status_path(request, status.number, code, sent=True))
+
+    async def api_reply(self, request: web.Request) -> web.Response:
+        """`POST /api/v1/tickets/{number}/messages`: continue the conversation; 202."""
+        started = time.perf_counter()
+        body = await read_json(request, CustomerReplyIn)
+        number = self._proven(request, body.code)
+        if number is None:
+            raise BadRequest(404, "not_found", "No ticket with this number and code.")
+        try:
+            status = await self._reply(number, body.text, started)
+        except NotYetStored:
+            raise BadRequest(
+                409, "not_yet_stored", "The ticket is still being opened; try again shortly."
+            ) from None
+        links = self.core.links
+        accepted = CustomerReplyAccepted(
+            ticket=status.number, status_url=links.status_url(status.number)
+        )
+        return json_response(accepted, 202)
+
+
+def _status_path(request: web.Request, number: str, code: str, *, sent: bool = False) -> str:
+    """The status page to redirect to, in the language the customer was using."""
+    lang = request.query.get("lang")
+    suffix = f"&lang={lang}" if lang in ("zh", "en") else ""
+    return f"/tickets/{number}?code={code}{suffix}{'&sent=1' if sent else ''}"

@@ -1,4 +1,4 @@
-"""Web form input to envelope: pure, no I/O."""
+"""Web form input to envelope: pure, no I/O. Every web contact is a claim, never an identity."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from datetime import datetime
 from uuid import UUID
 
 from intake_hub.connectors.web.schemas import WebMessageIn
-from intake_hub.envelope import CustomerRef, Envelope
+from intake_hub.envelope import CustomerRef, Envelope, Proof
 from intake_hub.text import clean
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def customer_ref(name: str, contact: str) -> CustomerRef:
-    """The web customer, keyed by their email address or phone digits."""
+    """The contact the sender typed, kept for agents to call back on; only ever claimed."""
     contact = clean(contact)
     if _EMAIL.match(contact):
         email = contact.lower()
@@ -26,9 +26,19 @@ def customer_ref(name: str, contact: str) -> CustomerRef:
 
 
 def to_envelope(
-    msg: WebMessageIn, *, env_id: UUID, ticket: str, received_at: datetime, source: str
+    msg: WebMessageIn,
+    *,
+    env_id: UUID,
+    ticket: str,
+    received_at: datetime,
+    source: str,
+    proven: str | None = None,
 ) -> Envelope:
-    """The envelope for one web form message; its own id is the external id (no provider)."""
+    """The envelope for one web form message; its own id is the external id (no provider).
+
+    `proven` is the ticket whose number and access code the message quoted (checked by
+    the caller): the only way a form message continues an existing ticket.
+    """
     return Envelope(
         id=env_id,
         channel="web",
@@ -39,5 +49,24 @@ def to_envelope(
         text=msg.text,
         subject=msg.subject,
         order_id=msg.order_id,
+        proof=Proof(kind="access_code", ticket=proven) if proven else None,
+        received_at=received_at,
+    )
+
+
+def reply_envelope(
+    number: str, text: str, *, env_id: UUID, ticket: str, received_at: datetime, source: str
+) -> Envelope:
+    """The customer's reply from ticket `number`'s status page, its code already checked."""
+    return Envelope(
+        id=env_id,
+        channel="web",
+        source=source,
+        external_id=str(env_id),
+        ticket=ticket,
+        # Not a contact: the reply speaks for the ticket's own customer, whom proof names.
+        customer=CustomerRef(key=f"ticket:{number}"),
+        text=text,
+        proof=Proof(kind="access_code", ticket=number),
         received_at=received_at,
     )

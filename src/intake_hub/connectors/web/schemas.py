@@ -34,3 +34,17 @@ class WebMessageAccepted(_Model):
     ticket: str
     access_code: str
     status_url: str
+
+
+class CustomerReplyIn(_Model):
+    """The customer's next message on their ticket, proven by its access code."""
+
+    code: str = Field(min_length=1, max_length=64, description="The ticket's access code")
+    text: NonBlank = Field(min_length=1, max_length=10_000, description="The message itself")
+
+
+class CustomerReplyAccepted(_Model):
+    """The ticket the message joined, and where its conversation is shown."""
+
+    ticket: str
+    status_url: str

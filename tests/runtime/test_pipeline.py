@@ -9,9 +9,9 @@ import pytest
 from intake_hub import topics
 from intake_hub.bus import MemoryBus, RetryPolicy
 from intake_hub.envelope import Envelope, Labels, Reply, Route
-from intake_hub.intake import Intake
 from intake_hub.metrics import Metrics
-from intake_hub.pipeline import Pipeline, local_groups
+from intake_hub.runtime.intake import Intake
+from intake_hub.runtime.pipeline import Pipeline, local_groups
 from intake_hub.stages import STAGE_NAMES, StageFn
 from intake_hub.testing import make_envelope
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from intake_hub import spool as spool_module
 from intake_hub.bus import BrokerUnreachable, BusError, Unroutable
 from intake_hub.envelope import Envelope
-from intake_hub.spool import Spool, Spooler, SpoolFull
+from intake_hub.runtime import spool as spool_module
+from intake_hub.runtime.spool import Spool, Spooler, SpoolFull
 from intake_hub.testing import make_envelope
 
 

@@ -145,6 +145,7 @@ async def get_ticket(number: str) -> TicketDetail | None:
             phone=customer.phone,
             email=customer.email,
             vip=customer.vip,
+            verified=customer.verified,
         ),
         order_id=ticket.order_id,
         messages=await _conversation(ticket),

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from intake_hub.api.assign import AssignOut, UnknownAssignee
 from intake_hub.storage.models import Agent, Event, Ticket
-from intake_hub.storage.queries import find_ticket
+from intake_hub.tickets.errors import UnknownAssignee
+from intake_hub.tickets.read import find_ticket
+from intake_hub.tickets.views import AssignOut
 
 EVENT = "reassigned"  # by hand; the pipeline records "assigned"
 

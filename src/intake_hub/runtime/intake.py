@@ -10,7 +10,7 @@ from uuid import UUID
 from intake_hub import topics
 from intake_hub.bus import Bus, Consumer
 from intake_hub.envelope import Envelope, Reply
-from intake_hub.spool import Spooler
+from intake_hub.runtime.spool import Spooler
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 
 from intake_hub.cli import main
 from intake_hub.rules import load_rules
-from intake_hub.rules.explain import explain
+from intake_hub.stages.explain import explain
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 RULES = load_rules(RULES_DIR)

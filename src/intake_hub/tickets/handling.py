@@ -1,5 +1,5 @@
 """An agent's reply and a status change: one transaction each, with the audit event, the
-slot bookkeeping and, for channels that can push, the outbound message queued beside them.
+slot bookkeeping and, where the ticket's connector can push, the delivery queued beside them.
 
 The outbound row is written in the same transaction as the stored reply, so a reply the
 agent was told about always reaches the customer's channel, and a reply that failed to
@@ -9,8 +9,8 @@ store never does. The outbox's unique key and claim make its sending at most onc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +18,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from intake_hub.api.auth import Principal
-from intake_hub.api.handling import Conflict, Delivery, NotAllowed, ReplyOut, StatusOut
 from intake_hub.ids import uuid7
 from intake_hub.status import OPEN_STATUSES
-from intake_hub.storage import wechat_outbox as outbox
 from intake_hub.storage.models import Agent, Event, Message, Ticket
-from intake_hub.storage.queries import find_ticket
-from intake_hub.tickets.views import MessageOut
+from intake_hub.tickets.errors import Conflict, NotAllowed
+from intake_hub.tickets.outbound import Delivery, Outbound
+from intake_hub.tickets.read import find_ticket
+from intake_hub.tickets.views import MessageOut, Principal, ReplyOut, StatusOut, Via
 
 # (ticket number, new status, first inbound text) -> the notice for the customer, or None.
 Notice = Callable[[str, str, str], str | None]
@@ -36,10 +35,10 @@ _KEYS = uuid.UUID("6f1d3c52-8a0e-4c55-9d0b-3c8f1e2a7b41")
 
 @dataclass(frozen=True)
 class Handling:
-    """Replies and status changes; `wechat_senders` are the instances whose outbox is sent."""
+    """Replies and status changes; `outbound` are the connectors' ways out, by source."""
 
     notice: Notice
-    wechat_senders: Collection[str] = ()
+    outbound: Mapping[str, Outbound] = field(default_factory=dict)
 
     async def reply(
         self, number: str, text: str, key: str | None, who: Principal
@@ -99,7 +98,8 @@ class Handling:
         if row is None:
             return None
         ticket = await Ticket.get(id=found.id)
-        sent = await outbox.get(f"agent:{message_id}")
+        port = self.outbound.get(ticket.source or "")
+        queued = port is not None and await port.queued(f"agent:{message_id}")
         return ReplyOut(
             number=ticket.number,
             status=ticket.status,
@@ -110,7 +110,7 @@ class Handling:
                 channel=row.channel,
                 at=row.created_at,
             ),
-            delivery="wechat" if sent is not None else "status_page",
+            delivery=port.channel if port is not None and queued else "status_page",
         )
 
     async def move(
@@ -151,17 +151,16 @@ class Handling:
             )
         return StatusOut(number=ticket.number, status=status, previous=previous, notified=pushed)
 
-    async def _push(self, ticket: Ticket, key: str, text: str, now: datetime) -> Delivery:
+    async def _push(self, ticket: Ticket, key: str, text: str, now: datetime) -> Via:
         """Queue `text` on the ticket's own channel where it can push; else the status page."""
         source, to = ticket.source, ticket.customer_key
-        if ticket.channel == "wechat" and source and to:
-            instance = source.partition("/")[2]
-            if instance in self.wechat_senders:
-                await outbox.enqueue(
-                    key, instance, to, ticket.number, text, ticket.updated_at, now, ticket.id
-                )
-                return "wechat"
-        return "status_page"
+        port = self.outbound.get(source or "")
+        if port is None or not source or not to:
+            return "status_page"
+        await port.enqueue(
+            Delivery(key, ticket.id, ticket.number, source, to, text, ticket.updated_at, now)
+        )
+        return port.channel
 
 
 async def _may_work(who: Principal, ticket: Ticket) -> None:

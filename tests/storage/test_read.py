@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from intake_hub.envelope import Labels, Route
-from intake_hub.storage import queries
 from intake_hub.storage.agents import add_agent
 from intake_hub.storage.writer import TicketWriter
 from intake_hub.ticketno import pretty
+from intake_hub.tickets import read as queries
 
 from .conftest import EnvFactory
 
