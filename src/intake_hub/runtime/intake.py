@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from uuid import UUID
 
 from intake_hub import topics
@@ -14,7 +14,6 @@ from intake_hub.runtime.spool import Spooler
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Envelope], Awaitable[None]]
 
 
 class Intake:
