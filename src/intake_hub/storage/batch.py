@@ -12,67 +12,80 @@ from uuid import UUID
 
 from intake_hub.envelope import Envelope
 from intake_hub.rules.decision import of_envelope
+from intake_hub.status import CLOSED_STATUSES, OPEN_STATUSES
+from intake_hub.storage.models import (
+    Customer,
+    CustomerIdentity,
+    Event,
+    Message,
+    Ticket,
+    TicketAlias,
+)
+from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Row, Sql
 from intake_hub.ticketno import find_numbers
 
-OPEN = ("received", "in_progress")
-CLOSED = ("resolved", "closed")
+OPEN, CLOSED = OPEN_STATUSES, CLOSED_STATUSES
 
+# The columns each insert fills, in row order; their types come from the models.
 _TICKET_COLS = (
-    ("id", "uuid"),
-    ("number", "text"),
-    ("status", "text"),
-    ("channel", "text"),
-    ("category", "text"),
-    ("priority", "text"),
-    ("tags", "jsonb"),
-    ("team", "text"),
-    ("assignee_id", "text"),
-    ("customer_id", "uuid"),
-    ("subject", "text"),
-    ("order_id", "text"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
-    ("explanation", "jsonb"),
-    ("source", "text"),
-    ("customer_key", "text"),
+    "id",
+    "number",
+    "status",
+    "channel",
+    "category",
+    "priority",
+    "tags",
+    "team",
+    "assignee_id",
+    "customer_id",
+    "subject",
+    "order_id",
+    "created_at",
+    "updated_at",
+    "explanation",
+    "source",
+    "customer_key",
 )
 _MESSAGE_COLS = (
-    ("id", "uuid"),
-    ("ticket_id", "uuid"),
-    ("direction", "text"),
-    ("channel", "text"),
-    ("external_id", "text"),
-    ("kind", "text"),
-    ("text", "text"),
-    ("created_at", "timestamptz"),
-    ("dedupe_key", "text"),
+    "id",
+    "ticket_id",
+    "direction",
+    "channel",
+    "external_id",
+    "kind",
+    "text",
+    "created_at",
+    "dedupe_key",
 )
 _EVENT_COLS = (
-    ("id", "uuid"),
-    ("ticket_id", "uuid"),
-    ("kind", "text"),
-    ("actor", "text"),
-    ("data", "jsonb"),
-    ("created_at", "timestamptz"),
-    ("dedupe_key", "text"),
+    "id",
+    "ticket_id",
+    "kind",
+    "actor",
+    "data",
+    "created_at",
+    "dedupe_key",
 )
 _CUSTOMER_COLS = (
-    ("id", "uuid"),
-    ("name", "text"),
-    ("phone", "text"),
-    ("email", "text"),
-    ("vip", "bool"),
-    ("created_at", "timestamptz"),
-    ("verified", "bool"),
+    "id",
+    "name",
+    "phone",
+    "email",
+    "vip",
+    "created_at",
+    "verified",
 )
 _IDENTITY_COLS = (
-    ("channel", "text"),
-    ("key", "text"),
-    ("customer_id", "uuid"),
-    ("union_id", "text"),
+    "channel",
+    "key",
+    "customer_id",
+    "union_id",
 )
-_ALIAS_COLS = (("number", "text"), ("ticket_id", "uuid"))
+_ALIAS_COLS = (
+    "number",
+    "ticket_id",
+)
 _TICKET_SELECT = "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at"
 
 
@@ -276,7 +289,7 @@ class Batch:
             made_for = {c.id: c for c in found.values() if c.new}
             await sql.insert(
                 "customer",
-                _CUSTOMER_COLS,
+                columns(Customer, *_CUSTOMER_COLS),
                 [
                     [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, True]
                     for _, c in sorted(made_for.items())
@@ -284,7 +297,7 @@ class Batch:
             )
             made = await sql.insert(
                 "customer_identity",
-                _IDENTITY_COLS,
+                columns(CustomerIdentity, *_IDENTITY_COLS),
                 [
                     [ch, key, sql.uuid(found[ch, key].id), u]
                     for (ch, key), u in sorted(fresh.items())
@@ -548,7 +561,7 @@ class Batch:
         sql = self.sql
         await sql.insert(
             "customer",
-            _CUSTOMER_COLS,
+            columns(Customer, *_CUSTOMER_COLS),
             [
                 [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, False]
                 for c in sorted(self.claimants, key=lambda c: c.id)
@@ -559,7 +572,7 @@ class Batch:
         if new:
             made = await sql.insert(
                 "ticket",
-                _TICKET_COLS,
+                columns(Ticket, *_TICKET_COLS),
                 [
                     [
                         sql.uuid(t.id),
@@ -588,12 +601,14 @@ class Batch:
         self.messages.sort(key=lambda m: m[-1])
         # A reply row only ever clashes when its inbound message does, so a short count
         # means another writer stored some of these messages first.
-        if await sql.insert("message", _MESSAGE_COLS, self.messages) != len(self.messages):
+        if await sql.insert("message", columns(Message, *_MESSAGE_COLS), self.messages) != len(
+            self.messages
+        ):
             raise LostRace("message")
         self.aliases.sort(key=lambda a: a[0])
-        await sql.insert("ticket_alias", _ALIAS_COLS, self.aliases)
+        await sql.insert("ticket_alias", columns(TicketAlias, *_ALIAS_COLS), self.aliases)
         self.events.sort(key=lambda e: e[-1])
-        await sql.insert("event", _EVENT_COLS, self.events)
+        await sql.insert("event", columns(Event, *_EVENT_COLS), self.events)
         old = sorted(
             (t for t in self.tickets.values() if t.touched and not t.new),
             key=lambda t: t.id,

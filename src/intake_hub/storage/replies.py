@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from intake_hub.status import OpenTicket
+from intake_hub.status import OPEN_STATUSES, OpenTicket
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import CustomerIdentity, Ticket
 from intake_hub.storage.sql import Sql
 
-OPEN = ("received", "in_progress")
 MAX_OPEN = 20
 
 # One row per customer, channel and window; the upsert increments and returns the count in
@@ -38,7 +37,7 @@ class DbTicketLookup:
             await Ticket.filter(
                 customer_id=identity.customer_id,  # type: ignore[attr-defined]
                 channel=channel,
-                status__in=OPEN,
+                status__in=OPEN_STATUSES,
             )
             .order_by("-updated_at")
             .limit(MAX_OPEN)

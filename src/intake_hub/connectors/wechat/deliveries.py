@@ -10,6 +10,7 @@ from uuid import UUID
 from intake_hub.connectors.wechat.stores import Claim
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import WeChatDelivery
+from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
 
 
@@ -34,14 +35,7 @@ class _Ask:
     at: datetime
 
 
-_COLS = (
-    ("instance", "text"),
-    ("msg_key", "text"),
-    ("envelope_id", "uuid"),
-    ("ticket", "text"),
-    ("created_at", "timestamptz"),
-    ("attempt", "int"),
-)
+_COLS = ("instance", "msg_key", "envelope_id", "ticket", "created_at", "attempt")
 _READ = "SELECT msg_key, envelope_id, answer, ticket, attempt, claimed_at, created_at "
 _ANSWER = (
     "UPDATE wechat_delivery SET answer = ?, answered_at = ? "
@@ -58,7 +52,7 @@ async def _claim_all(sql: Sql, asks: Sequence[_Ask]) -> list[Claim | None]:
     rows = sorted(asks, key=lambda a: (a.instance, a.key))
     await sql.insert(
         "wechat_delivery",
-        _COLS,
+        columns(WeChatDelivery, *_COLS),
         [[a.instance, a.key, sql.uuid(a.envelope_id), a.ticket, sql.dt(a.at), 0] for a in rows],
     )
     held: dict[tuple[str, str], Claim] = {}
