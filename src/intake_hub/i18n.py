@@ -38,6 +38,7 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "reply_send": "发送",
         "sent": "您的消息已发送，客服会在此工单中回复您。",
         "not_yet_stored": "工单正在创建中，请稍后再发送。",
+        "reply_invalid": "请填写 1 至 10000 字的内容。",
     },
     "en": {
         "title": "Contact customer service",
@@ -70,6 +71,7 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "reply_send": "Send",
         "sent": "Your message was sent. We will answer on this ticket.",
         "not_yet_stored": "Your ticket is still being opened; please send again in a moment.",
+        "reply_invalid": "Please write between 1 and 10,000 characters.",
     },
 }
 

@@ -153,6 +153,8 @@ async def test_status_page_reply_joins_and_reopens_the_ticket(
         "电饭煲坏了",
         "还是不能用",
     ]
+    # Writing on one's own ticket is not acknowledged with the number a second time.
+    assert [m["kind"] for m in status["messages"] if m["direction"] == "out"] == ["ack"]
     async with http.get(f"/tickets/{number}", params={"code": code, "sent": "1"}) as resp:
         page = await resp.text()
     assert 'id="sent"' in page and "还是不能用" in page

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from intake_hub.access import Links
-from intake_hub.envelope import CustomerRef, Envelope, Labels
+from intake_hub.envelope import CustomerRef, Envelope, Labels, Proof
 from intake_hub.rules import RuleSet
 from intake_hub.rules.faq import FaqEntry, FaqIndex, FaqSpec
 from intake_hub.rules.replies import QuietHours, Texts
@@ -84,6 +84,19 @@ async def test_claimed_sender_is_never_listed_tickets(
     )
     assert out.reply is not None and out.reply.kind == "ack"
     assert pretty(OTHER) not in out.reply.text and OTHER not in out.reply.text
+
+
+async def test_proven_follow_up_is_not_acknowledged_again(
+    ruleset: RuleSet, make_env: MakeEnvelope
+) -> None:
+    """A reply from the status page gets no second acknowledgement; an FAQ still answers."""
+    proof = Proof(kind="access_code", ticket=OTHER)
+    out = await respond(make_env("补充：划痕在底部", proof=proof), ruleset.replies, LINKS)
+    assert out.reply is not None and out.reply.kind == "none"
+    faq = await respond(
+        make_env("什么时候发货", proof=proof), ruleset.replies, LINKS, faq=ruleset.faq
+    )
+    assert faq.reply is not None and faq.reply.kind == "faq"
 
 
 async def test_status_in_english(ruleset: RuleSet, make_env: MakeEnvelope) -> None:

@@ -169,7 +169,10 @@ async def respond(
     guard: ReplyGuard | None = None,
     now: datetime | None = None,
 ) -> Envelope:
-    """Set `reply`: one status, FAQ or acknowledgement reply, or `none` with the reason."""
+    """Set `reply`: one status, FAQ or acknowledgement reply, or `none` with the reason.
+
+    A proven follow-up (the status page's reply box) gets an FAQ answer or nothing.
+    """
     now = now or datetime.now(UTC)
     text = f"{env.subject or ''}\n{env.text}"
     lang = language(text, rules.default_lang)
@@ -186,6 +189,11 @@ async def respond(
             number = _shown_number(env)
             text = faq.answer(match, lang, pretty(number), links.status_url(number))
             reply = Reply(kind="faq", text=text, lang=lang)
+    if reply is None and env.proof is not None:
+        # The customer is writing on a ticket they hold (its status page): acknowledging
+        # it with the number again would only repeat what the page shows.
+        why = "no automatic reply: a follow-up on the ticket the sender proved they hold"
+        return env.model_copy(update={"reply": Reply(kind="none", text=why, lang=lang)})
     if reply is None:
         reply = _ack(env, rules, links, lang)
     # The message's own time decides, so a redelivery later gives the same reply.

@@ -53,7 +53,9 @@ class NotYetStored(Exception):
     """The ticket's first message is still on its way in: a reply could not join it yet."""
 
 
+# Errors of the reply box, worded by the page in the customer's language (i18n keys).
 _NOT_YET = FieldError(field="text", message="not_yet_stored")
+_INVALID = FieldError(field="text", message="reply_invalid")
 
 
 @dataclass
@@ -241,9 +243,9 @@ class WebConnector:
         try:
             msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
             status = await self._reply(number, msg.text, started)
-        except ValidationError as exc:
+        except ValidationError:
             status = await self._status(number)
-            return await self._page(request, status, 422, field_errors(exc), typed)
+            return await self._page(request, status, 422, [_INVALID], typed)
         except NotYetStored:
             status = await self._status(number)
             return await self._page(request, status, 409, [_NOT_YET], typed)
