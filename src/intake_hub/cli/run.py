@@ -1,0 +1,108 @@
+"""serve, gateway and worker: the commands that run the service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from intake_hub.config import Settings
+from intake_hub.stages import STAGE_NAMES
+
+log = logging.getLogger("intake_hub")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run everything in one process: HTTP intake, the API and every stage."""
+    return _run_app(args, settings, STAGE_NAMES, intake=True)
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    """Take messages in over HTTP and publish them to RabbitMQ; run no stage."""
+    if not settings.amqp_url:
+        print(
+            "intake-hub: gateway needs a broker: set INTAKE_HUB_AMQP_URL "
+            "(or run `intake-hub serve` for everything in one process)",
+            file=sys.stderr,
+        )
+        return 2
+    return _run_app(args, settings, (), intake=True)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run pipeline stages from RabbitMQ; HTTP serves only /healthz, /readyz and /metrics."""
+    if not settings.amqp_url:
+        print(
+            "intake-hub: worker needs a broker: set INTAKE_HUB_AMQP_URL "
+            "(or run `intake-hub serve` for everything in one process)",
+            file=sys.stderr,
+        )
+        return 2
+    return _run_app(args, settings, tuple(args.stage or STAGE_NAMES), intake=False)
+
+
+def _run_app(
+    args: argparse.Namespace, settings: Settings, run: Sequence[str], *, intake: bool
+) -> int:
+    from aiohttp import web
+
+    from intake_hub.app import create_app
+    from intake_hub.connectors.registry import ConnectorConfigError
+    from intake_hub.rules import RulesError
+
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        loop = asyncio.new_event_loop()
+    host = args.host or settings.http_host
+    port = args.port or settings.http_port
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        app = create_app(settings, run, intake=intake)
+    except (RulesError, ConnectorConfigError) as exc:
+        print(f"intake-hub: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
+        print=lambda *_: log.info("listening on http://%s:%s", host, port),
+        shutdown_timeout=30.0,
+        loop=loop,
+    )
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add serve, gateway and worker to the command line."""
+    serve = sub.add_parser("serve", help="run everything in one process")
+    serve.add_argument("--host", help="listen address (INTAKE_HUB_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (INTAKE_HUB_HTTP_PORT)")
+    serve.add_argument("--quiet", action="store_true", help="no access log")
+    serve.set_defaults(func=cmd_serve)
+
+    gateway = sub.add_parser(
+        "gateway", help="HTTP intake only: publish to RabbitMQ (needs INTAKE_HUB_AMQP_URL)"
+    )
+    worker = sub.add_parser(
+        "worker",
+        help="run stages from RabbitMQ (needs INTAKE_HUB_AMQP_URL)",
+        description="Run pipeline stages from RabbitMQ. HTTP serves only /healthz, /readyz "
+        "and /metrics, on INTAKE_HUB_HTTP_PORT.",
+    )
+    worker.add_argument(
+        "--stage",
+        action="append",
+        choices=STAGE_NAMES,
+        help="a stage to run (repeatable; default every stage)",
+    )
+    for role, func in ((gateway, cmd_gateway), (worker, cmd_worker)):
+        role.add_argument("--host", help="listen address (INTAKE_HUB_HTTP_HOST)")
+        role.add_argument("--port", type=int, help="listen port (INTAKE_HUB_HTTP_PORT)")
+        role.add_argument("--quiet", action="store_true", help="no access log")
+        role.set_defaults(func=func)
