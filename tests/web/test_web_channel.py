@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from intake_hub import ticketno
+from intake_hub.app import SERVICES
 from intake_hub.storage import agents
+from intake_hub.storage.models import Message
 from tests.web.conftest import AUTH, Client, post_message, settle
 
 
@@ -174,3 +176,21 @@ async def test_form_post_with_a_blank_field_shows_the_form_again(client: Client)
     assert resp.status == 422
     html = await resp.text()
     assert 'data-field="text"' in html and 'value="tom@example.com"' in html
+
+
+async def test_reply_before_the_ticket_is_stored_is_refused_not_lost(client: Client) -> None:
+    """A valid code for a ticket still on its way in: 409, and the page hides the reply box."""
+    number = "0K3M7Q2X9HT"
+    code = client.app[SERVICES].links.code(number)
+    resp = await client.post(
+        f"/api/v1/tickets/{number}/messages", json={"code": code, "text": "还在吗？"}
+    )
+    assert resp.status == 409
+    assert (await resp.json())["error"] == "not_yet_stored"
+    page = await (await client.get(f"/tickets/{number}", params={"code": code})).text()
+    assert 'id="processing"' in page and 'id="reply-form"' not in page
+    form = await client.post(f"/tickets/{number}/replies", data={"code": code, "text": "在吗"})
+    assert form.status == 409
+    assert "工单正在创建中" in await form.text()
+    await settle(client)
+    assert await Message.all().count() == 0
