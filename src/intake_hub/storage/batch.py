@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,17 +11,21 @@ from uuid import UUID
 from intake_hub.envelope import Envelope
 from intake_hub.rules.decision import of_envelope
 from intake_hub.status import CLOSED_STATUSES, OPEN_STATUSES
-from intake_hub.storage.models import (
-    Customer,
-    CustomerIdentity,
-    Event,
-    Message,
-    Ticket,
-    TicketAlias,
+from intake_hub.storage.customers import (
+    CustomerRow,
+    Identity,
+    find_or_make,
+    identity,
+    insert_claimants,
 )
+from intake_hub.storage.models import Event, Message, Ticket, TicketAlias
+from intake_hub.storage.outcome import LostRace, Saved
+from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Row, Sql
 from intake_hub.ticketno import find_numbers
+
+__all__ = ["Batch", "LostRace", "Saved", "row_id"]
 
 OPEN, CLOSED = OPEN_STATUSES, CLOSED_STATUSES
 
@@ -67,39 +69,11 @@ _EVENT_COLS = (
     "created_at",
     "dedupe_key",
 )
-_CUSTOMER_COLS = (
-    "id",
-    "name",
-    "phone",
-    "email",
-    "vip",
-    "created_at",
-    "verified",
-)
-_IDENTITY_COLS = (
-    "channel",
-    "key",
-    "customer_id",
-    "union_id",
-)
 _ALIAS_COLS = (
     "number",
     "ticket_id",
 )
 _TICKET_SELECT = "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at"
-
-
-class LostRace(Exception):
-    """Another writer stored part of this batch first; the batch must start over."""
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """Where a message ended up: its ticket's number, and whether this call stored it."""
-
-    ticket: str
-    created: bool
-    duplicate: bool
 
 
 @dataclass(slots=True)
@@ -115,37 +89,6 @@ class _Ticket:
     touched: bool = False
     reopen_to: str | None = None
     row: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Customer:
-    id: UUID
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    new: bool = False
-    changed: bool = False
-    verified: bool = True
-
-
-@functools.cache
-def _salt(role: str) -> int:
-    digest = hashlib.blake2b(role.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & (2**62 - 1)
-
-
-def row_id(env: Envelope, role: str) -> UUID:
-    """The id of a row this envelope makes, derived from the envelope id.
-
-    Only the low 62 bits change, so a time-ordered envelope id gives time-ordered row
-    ids (new rows append to the indexes instead of dirtying pages all over them), no
-    entropy is drawn per row, and a redelivery computes the same ids.
-    """
-    return UUID(int=env.id.int ^ _salt(role))
-
-
-def _identity(env: Envelope) -> tuple[str, str]:
-    return env.channel, env.customer.key
 
 
 def _verified(env: Envelope) -> bool:
@@ -172,7 +115,7 @@ class Batch:
         self.aliases: list[list[Any]] = []
         self.events: list[list[Any]] = []
         # Customers made from claimed contacts: one per ticket, nobody's identity.
-        self.claimants: list[_Customer] = []
+        self.claimants: list[CustomerRow] = []
 
     async def run(self) -> list[Saved]:
         """Store every envelope not stored before; duplicates get the ticket they are on."""
@@ -201,12 +144,12 @@ class Batch:
         if fresh:
             envs = [self.envs[i] for i in fresh]
             # A claimed contact is nobody's identity: it never finds, makes or renames one.
-            customers = await self._customers([e for e in envs if _verified(e)])
+            customers = await find_or_make(self.sql, [e for e in envs if _verified(e)], self.now_db)
             await self._load_tickets(envs, customers)
             agents = await self._agents(envs)
             for i in fresh:
                 results[i] = self._decide(self.envs[i], customers, agents)
-            await self._write(customers)
+            await self._write()
 
         for i, j in copies.items():
             original = results[j]
@@ -239,112 +182,6 @@ class Batch:
                 found[f"{channel}\0{external_id}"] = number
         return found
 
-    async def _customers(self, envs: Sequence[Envelope]) -> dict[tuple[str, str], _Customer]:
-        sql = self.sql
-        if not envs:
-            return {}
-        by_channel: dict[str, dict[str, None]] = {}
-        for env in envs:
-            by_channel.setdefault(env.channel, {})[env.customer.key] = None
-        parts: list[str] = []
-        args: list[Any] = []
-        for channel, keys in by_channel.items():
-            c, a = sql.in_("ci.key", list(keys), "text")
-            parts.append(
-                "SELECT ci.channel, ci.key, c.id, c.name, c.phone, c.email, ci.union_id "
-                "FROM customer_identity ci JOIN customer c ON c.id = ci.customer_id "
-                f"WHERE ci.channel = ? AND {c}"
-            )
-            args += [channel, *a]
-        rows = await sql.fetch(" UNION ALL ".join(parts), args)
-        found: dict[tuple[str, str], _Customer] = {}
-        unions: dict[tuple[str, str], str | None] = {}
-        for ch, key, cid, name, phone, email, union in rows:
-            found[(ch, key)] = _Customer(sql.to_uuid(cid), name, phone, email)
-            unions[(ch, key)] = union
-        linked = await self._by_union(envs, found)
-        fresh: dict[tuple[str, str], str | None] = {}
-        learned: dict[tuple[str, str], str] = {}
-        for env in envs:
-            ident, union = _identity(env), env.customer.union_id
-            customer = found.get(ident)
-            if customer is None:
-                # The same person on another of the merchant's accounts: their customer.
-                customer = linked.get(union) if union else None
-                if customer is None:
-                    customer = _Customer(row_id(env, "customer"), new=True)
-                    if union:
-                        linked[union] = customer
-                found[ident] = customer
-                fresh[ident] = unions[ident] = union
-            elif union and not unions.get(ident):
-                learned[ident] = unions[ident] = union
-            for attr in ("name", "phone", "email"):
-                value = getattr(env.customer, attr)
-                if value and value != getattr(customer, attr):
-                    setattr(customer, attr, value)
-                    customer.changed = True
-
-        if fresh:
-            made_for = {c.id: c for c in found.values() if c.new}
-            await sql.insert(
-                "customer",
-                columns(Customer, *_CUSTOMER_COLS),
-                [
-                    [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, True]
-                    for _, c in sorted(made_for.items())
-                ],
-            )
-            made = await sql.insert(
-                "customer_identity",
-                columns(CustomerIdentity, *_IDENTITY_COLS),
-                [
-                    [ch, key, sql.uuid(found[ch, key].id), u]
-                    for (ch, key), u in sorted(fresh.items())
-                ],
-            )
-            if made != len(fresh):
-                raise LostRace("customer identity")
-        await sql.executemany(
-            "UPDATE customer_identity SET union_id = ? WHERE channel = ? AND key = ? "
-            "AND union_id IS NULL",
-            [[u, ch, key] for (ch, key), u in sorted(learned.items())],
-        )
-        changed = sorted(
-            {c.id: c for c in found.values() if c.changed and not c.new}.values(),
-            key=lambda c: c.id,
-        )
-        await sql.executemany(
-            "UPDATE customer SET name = ?, phone = ?, email = ? WHERE id = ?",
-            [[c.name, c.phone, c.email, sql.uuid(c.id)] for c in changed],
-        )
-        return found
-
-    async def _by_union(
-        self, envs: Sequence[Envelope], found: dict[tuple[str, str], _Customer]
-    ) -> dict[str, _Customer]:
-        """The customers already known under the union id of an envelope whose identity is new."""
-        wanted = sorted(
-            {e.customer.union_id for e in envs if e.customer.union_id and _identity(e) not in found}
-        )
-        if not wanted:
-            return {}
-        sql = self.sql
-        cond, args = sql.in_("ci.union_id", wanted, "text")
-        rows = await sql.fetch(
-            "SELECT ci.union_id, c.id, c.name, c.phone, c.email "
-            "FROM customer_identity ci JOIN customer c ON c.id = ci.customer_id "
-            f"WHERE {cond} ORDER BY ci.id",
-            args,
-        )
-        # One object per customer, so changes made through either identity are not split.
-        by_id = {c.id: c for c in found.values()}
-        linked: dict[str, _Customer] = {}
-        for union, cid, name, phone, email in rows:
-            uid = sql.to_uuid(cid)
-            linked.setdefault(union, by_id.setdefault(uid, _Customer(uid, name, phone, email)))
-        return linked
-
     def _remember(self, row: Row) -> _Ticket:
         sql = self.sql
         tid = sql.to_uuid(row[0])
@@ -370,7 +207,7 @@ class Batch:
             self.open[key] = ticket
 
     async def _load_tickets(
-        self, envs: Sequence[Envelope], customers: dict[tuple[str, str], _Customer]
+        self, envs: Sequence[Envelope], customers: dict[Identity, CustomerRow]
     ) -> None:
         sql = self.sql
         quoted = sorted({n for env in envs for n in self._quoted(env)})
@@ -411,7 +248,7 @@ class Batch:
         return proven + find_numbers(f"{env.subject or ''}\n{env.text}")
 
     def _decide(
-        self, env: Envelope, customers: dict[tuple[str, str], _Customer], agents: set[str]
+        self, env: Envelope, customers: dict[Identity, CustomerRow], agents: set[str]
     ) -> Saved:
         """The trust model's one enforcement point: which ticket a message may join.
 
@@ -427,11 +264,13 @@ class Batch:
             return Saved(proven.number, created=False, duplicate=False)
         if not _verified(env):
             c = env.customer
-            claimant = _Customer(row_id(env, "customer"), c.name, c.phone, c.email, verified=False)
+            claimant = CustomerRow(
+                row_id(env, "customer"), c.name, c.phone, c.email, verified=False
+            )
             self.claimants.append(claimant)
             self._create(env, claimant.id, received, agents)
             return Saved(env.ticket, created=True, duplicate=False)
-        customer = customers[_identity(env)].id
+        customer = customers[identity(env)].id
         target: _Ticket | None = None
         for number in self._quoted(env):
             quoted = self.by_number.get(number)
@@ -557,16 +396,9 @@ class Batch:
             ]
         )
 
-    async def _write(self, customers: dict[tuple[str, str], _Customer]) -> None:
+    async def _write(self) -> None:
         sql = self.sql
-        await sql.insert(
-            "customer",
-            columns(Customer, *_CUSTOMER_COLS),
-            [
-                [sql.uuid(c.id), c.name, c.phone, c.email, False, self.now_db, False]
-                for c in sorted(self.claimants, key=lambda c: c.id)
-            ],
-        )
+        await insert_claimants(sql, self.claimants, self.now_db)
         # Rows go in sorted by their unique key, so two writers lock in the same order.
         new = sorted((t for t in self.tickets.values() if t.new), key=lambda t: t.number)
         if new:
