@@ -51,6 +51,7 @@ def _run_app(
     from intake_hub.app import create_app
     from intake_hub.connectors.registry import ConnectorConfigError
     from intake_hub.rules import RulesError
+    from intake_hub.webguard import RedactingAccessLogger
 
     try:
         import uvloop
@@ -71,6 +72,8 @@ def _run_app(
         host=host,
         port=port,
         access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
+        # Query strings carry access codes and WeChat signatures: never aiohttp's `%r`.
+        access_log_class=RedactingAccessLogger,
         print=lambda *_: log.info("listening on http://%s:%s", host, port),
         shutdown_timeout=30.0,
         loop=loop,

@@ -1,0 +1,98 @@
+"""What every HTTP answer carries for safety, the same-origin check of form posts, and an
+access log that never records a secret (access codes, WeChat signatures, tokens)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus, urlsplit
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+
+# Query parameters whose values are secrets or let a request be replayed.
+SECRET_PARAMS = frozenset({"code", "signature", "msg_signature", "echostr", "nonce", "timestamp"})
+REDACTED = "[redacted]"
+
+# The pages use only same-origin stylesheets, no script and no inline style.
+CSP = (
+    "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+# Replaces aiohttp's `Python/3.x aiohttp/x.y` banner, which it only sets when none is set.
+SERVER = "intake-hub"
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter's value must never be written to a log."""
+    lowered = unquote_plus(name).lower()
+    return lowered in SECRET_PARAMS or "token" in lowered or "secret" in lowered
+
+
+def redact(target: str) -> str:
+    """`path?query` with the value of every secret parameter replaced by `[redacted]`."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return path
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        parts.append(f"{name}={REDACTED}" if eq and is_secret_param(name) else part)
+    return f"{path}?{'&'.join(parts)}"
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """One line per request: client, method, redacted target, status, size, time, agent.
+
+    No body, no Authorization or Cookie header, no Referer (it may hold another
+    page's code); the format argument is ignored so `%r` can never come back.
+    """
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Write the line for one finished request."""
+        version = request.version
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %d %.3fs "%s"',
+            request.remote or "-",
+            request.method,
+            redact(request.raw_path),
+            version.major,
+            version.minor,
+            response.status,
+            response.body_length,
+            time,
+            request.headers.get("User-Agent", "-"),
+        )
+
+
+async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: the security headers on every answer, and no version banner."""
+    headers = response.headers
+    headers["Server"] = SERVER
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    # Pages and JSON carry personal data; only the stylesheet may be kept by a cache.
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cross_site(request: web.Request, public_url: str) -> bool:
+    """Whether a form post comes from another site's page, and must be refused.
+
+    A present `Origin` decides: ours is the request's own host or the public URL
+    (`null` is neither). Without one (curl, old browsers) only a `Sec-Fetch-Site`
+    naming another site refuses.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    origin = origin.strip().rstrip("/").lower()
+    if origin == _origin_of(public_url):
+        return False
+    return urlsplit(origin).netloc != request.host.lower() or origin == "null"
