@@ -11,6 +11,10 @@ from intake_hub.storage.models import Agent, Team
 
 ROLES = ("admin", "supervisor", "agent")
 
+# A disabled agent's token_hash starts with this: no sha256 hex digest can, so no token
+# authenticates as them, and the random rest keeps the column's UNIQUE constraint happy.
+DISABLED_PREFIX = "!disabled-"
+
 
 @dataclass(frozen=True, slots=True)
 class AgentInfo:
@@ -20,6 +24,17 @@ class AgentInfo:
     name: str
     role: str
     team: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """An agent as `agent list` shows them: never their token or its hash."""
+
+    login: str
+    name: str
+    role: str
+    team: str | None
+    enabled: bool
 
 
 def hash_token(token: str) -> str:
@@ -57,8 +72,12 @@ async def authenticate(token: str) -> AgentInfo | None:
     """The agent a bearer token belongs to, or None."""
     if not token:
         return None
+    try:
+        digest = hash_token(token)
+    except UnicodeEncodeError:  # undecodable header bytes arrive as lone surrogates
+        return None
     # Looked up by hash: the database never holds a usable token to leak or time against.
-    agent = await Agent.get_or_none(token_hash=hash_token(token))
+    agent = await Agent.get_or_none(token_hash=digest)
     if agent is None:
         return None
     return AgentInfo(
@@ -67,6 +86,40 @@ async def authenticate(token: str) -> AgentInfo | None:
         role=agent.role,
         team=agent.team_id,  # type: ignore[attr-defined]
     )
+
+
+async def agent_exists(login: str) -> bool:
+    """Whether an agent with this login exists."""
+    return await Agent.exists(id=login)
+
+
+async def list_agents() -> list[AgentRow]:
+    """Every agent, by login."""
+    rows = await Agent.all().order_by("id").values("id", "name", "role", "team_id", "token_hash")
+    return [
+        AgentRow(
+            login=r["id"],
+            name=r["name"],
+            role=r["role"],
+            team=r["team_id"],
+            enabled=not r["token_hash"].startswith(DISABLED_PREFIX),
+        )
+        for r in rows
+    ]
+
+
+async def disable_agent(login: str) -> bool:
+    """Make the agent's token stop working and route nothing more to them; False if unknown."""
+    sentinel = DISABLED_PREFIX + secrets.token_hex(27)
+    changed = await Agent.filter(id=login).update(token_hash=sentinel, online=False)
+    return changed > 0
+
+
+async def rotate_token(login: str) -> str | None:
+    """Give the agent a new token (the old stops working), enabling them again; None if unknown."""
+    token = secrets.token_urlsafe(32)
+    changed = await Agent.filter(id=login).update(token_hash=hash_token(token), online=True)
+    return token if changed else None
 
 
 async def sync_teams(teams: Mapping[str, str]) -> None:
