@@ -154,7 +154,7 @@ async def _agent_lookup(token: str) -> Principal | None:
     return Principal(login=info.login, role=info.role) if info else None
 
 
-async def _list_tickets(q: TicketQuery) -> TicketPage:
+async def _list_tickets(q: TicketQuery, who: Principal) -> TicketPage:
     return await read.list_tickets(
         status=q.status,
         category=q.category,
@@ -162,6 +162,7 @@ async def _list_tickets(q: TicketQuery) -> TicketPage:
         assignee=q.assignee,
         limit=q.limit,
         cursor=q.cursor,
+        who=who,
     )
 
 

@@ -75,20 +75,21 @@ async def test_the_same_idempotency_key_stores_one_reply(client: Client) -> None
 
 
 async def test_agents_work_only_their_own_or_their_teams_tickets(client: Client) -> None:
-    """Another team's agent, or a teammate once someone owns it, gets 403 and changes nothing."""
+    """Another team's agent gets 404 (not theirs to read), a teammate once someone owns it 403."""
     body = await _ticket(client)
     number = body["ticket"]
     outsider = await agents.add_agent("zhao", "小赵", "agent", team="presales")
     owner = await agents.add_agent("li", "小李", "agent", team=TEAM)
     mate = await agents.add_agent("chen", "小陈", "agent", team=TEAM)
-    boss = await agents.add_agent("boss", "主管", "supervisor", team="complaints")
+    boss = await agents.add_agent("boss", "主管", "supervisor", team=TEAM)
     reply = f"/api/v1/tickets/{number}/replies"
     refused = await client.post(reply, json={"text": "我来"}, headers=_bearer(outsider))
-    assert refused.status == 403
-    assert (await refused.json())["error"] == "forbidden"
+    assert refused.status == 404
+    assert (await refused.json())["error"] == "not_found"
     assert (await client.post(reply, json={"text": "我来"}, headers=_bearer(owner))).status == 201
     late = await client.post(reply, json={"text": "我也来"}, headers=_bearer(mate))
     assert late.status == 403
+    assert (await late.json())["error"] == "forbidden"
     moved = await client.post(
         f"/api/v1/tickets/{number}/status", json={"status": "closed"}, headers=_bearer(mate)
     )

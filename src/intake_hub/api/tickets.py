@@ -1,4 +1,7 @@
-"""The agent read API: ticket lists with filters and cursor paging, and one ticket whole."""
+"""The agent read API: ticket lists with filters and cursor paging, and one ticket whole.
+
+Both pass the caller to the ticket service, which shows only the tickets they may read;
+one they may not read answers 404 exactly like an unknown number."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from intake_hub.api.auth import Authenticator
 from intake_hub.envelope import Channel
 from intake_hub.jsonapi import BadRequest, json_response, validate
 from intake_hub.status import Status
-from intake_hub.tickets.views import TicketDetail, TicketPage
+from intake_hub.tickets.views import Principal, TicketDetail, TicketPage
 
 
 class TicketQuery(BaseModel):
@@ -28,13 +31,15 @@ class TicketQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=200)
 
 
-ListTickets = Callable[[TicketQuery], Awaitable[TicketPage]]
-GetTicket = Callable[[str], Awaitable[TicketDetail | None]]
+# (filters, caller) -> the page of tickets the caller may read.
+ListTickets = Callable[[TicketQuery, Principal], Awaitable[TicketPage]]
+# (number, caller) -> the ticket; None when missing or not the caller's to read.
+GetTicket = Callable[[str, Principal], Awaitable[TicketDetail | None]]
 
 
 @dataclass
 class TicketApi:
-    """Routes for agents; every one needs a bearer token."""
+    """Routes for agents; every one needs a bearer token and shows only what it may read."""
 
     auth: Authenticator
     list_tickets: ListTickets
@@ -49,19 +54,19 @@ class TicketApi:
 
     async def list(self, request: web.Request) -> web.Response:
         """`GET /api/v1/tickets`: newest first; pass `next` back as `cursor`."""
-        await self.auth.require(request)
+        who = await self.auth.require(request)
         query = validate(TicketQuery, dict(request.query))
         try:
-            page = await self.list_tickets(query)
+            page = await self.list_tickets(query, who)
         except ValueError:
             raise BadRequest(422, "invalid_fields", "The cursor is not valid.") from None
         return json_response(page)
 
     async def detail(self, request: web.Request) -> web.Response:
         """`GET /api/v1/tickets/{number}`: the ticket, its customer and conversation."""
-        await self.auth.require(request)
+        who = await self.auth.require(request)
         number = ticketno.normalize(request.match_info["number"])
-        found = await self.get_ticket(number) if number else None
+        found = await self.get_ticket(number, who) if number else None
         if found is None:
             raise BadRequest(404, "not_found", "No ticket with this number.")
         return json_response(found)

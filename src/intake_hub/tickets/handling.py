@@ -44,7 +44,9 @@ class Handling:
         self, number: str, text: str, key: str | None, who: Principal
     ) -> tuple[ReplyOut, bool] | None:
         """Store the agent's reply and queue it to the customer; (reply, replayed) or None."""
-        found = await find_ticket(number)
+        # A ticket the caller may not read is missing to them (404); one they may read
+        # but not work is refused by `_may_work` (403).
+        found = await find_ticket(number, who)
         if found is None:
             return None
         # A retried request with the same key names the same message, so it is stored once.
@@ -117,7 +119,8 @@ class Handling:
         self, number: str, status: str, note: str | None, who: Principal
     ) -> StatusOut | None:
         """Move the ticket to `status`, keep the agent's slot count right, tell the customer."""
-        found = await find_ticket(number)
+        # Read scope first, as for a reply: unreadable is 404, readable but not workable 403.
+        found = await find_ticket(number, who)
         if found is None:
             return None
         now = datetime.now(UTC)

@@ -1,4 +1,11 @@
-"""Read side for the agent API and the customer status page."""
+"""Read side for the agent API and the customer status page.
+
+Who reads what (`visible`): admins every ticket; supervisors their team's tickets, the
+tickets with no team and those assigned to them; agents their team's tickets and those
+assigned to them. The filter is part of the SQL query, and a ticket outside it looks
+exactly like a missing one (None). Callers without a `Principal` (metrics, the customer
+status page, which holds the access code instead) read unscoped.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,12 @@ from uuid import UUID
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from intake_hub.storage.models import Message, Ticket, TicketAlias
+from intake_hub.storage.models import Agent, Message, Ticket, TicketAlias
 from intake_hub.ticketno import normalize
 from intake_hub.tickets.views import (
     CustomerOut,
     MessageOut,
+    Principal,
     TicketDetail,
     TicketPage,
     TicketStatus,
@@ -59,6 +67,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValueError(f"invalid cursor: {cursor!r}") from exc
 
 
+async def visible(who: Principal) -> Q | None:
+    """The tickets `who` may read, as a query filter; None when they may read every one."""
+    if who.role == "admin":
+        return None
+    # Read per call, not from the token cache: a team change applies at once.
+    agent = await Agent.get_or_none(id=who.login)
+    team: str | None = agent.team_id if agent is not None else None  # type: ignore[attr-defined]
+    scope = Q(assignee_id=who.login)
+    if team is not None:
+        scope |= Q(team=team)
+    if who.role == "supervisor":
+        scope |= Q(team__isnull=True)
+    return scope
+
+
 def _summary(row: dict[str, Any]) -> TicketSummary:
     data = {k: v for k, v in row.items() if k in TicketSummary.model_fields}
     return TicketSummary(**data, assignee=row["assignee_id"])
@@ -72,10 +95,13 @@ async def list_tickets(
     assignee: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    who: Principal | None = None,
 ) -> TicketPage:
-    """One page of tickets, newest first, filtered; `next` continues where it ends."""
+    """One page of the tickets `who` may read, newest first, filtered; `next` continues."""
     limit = max(1, min(limit, MAX_LIMIT))
     query = Ticket.all()
+    if who is not None and (scope := await visible(who)) is not None:
+        query = query.filter(scope)
     for name, value in (
         ("status", status),
         ("category", category),
@@ -97,18 +123,21 @@ async def list_tickets(
     )
 
 
-async def _resolve(number: str) -> Ticket | None:
+async def _resolve(number: str, who: Principal | None = None) -> Ticket | None:
     canonical = normalize(number) or number
     ticket = await Ticket.get_or_none(number=canonical)
     if ticket is None:
         alias = await TicketAlias.get_or_none(number=canonical).select_related("ticket")
         ticket = alias.ticket if alias is not None else None
-    return ticket
+    if ticket is None or who is None or (scope := await visible(who)) is None:
+        return ticket
+    # Out of scope answers like a missing number: no hint that the ticket exists.
+    return ticket if await Ticket.filter(scope, id=ticket.id).exists() else None
 
 
-async def find_ticket(number: str) -> Ticket | None:
-    """The ticket a number names, its own or a follow-up's."""
-    return await _resolve(number)
+async def find_ticket(number: str, who: Principal | None = None) -> Ticket | None:
+    """The ticket a number names, its own or a follow-up's; None if `who` may not read it."""
+    return await _resolve(number, who)
 
 
 async def _conversation(ticket: Ticket) -> list[MessageOut]:
@@ -129,9 +158,9 @@ async def _conversation(ticket: Ticket) -> list[MessageOut]:
     ]
 
 
-async def get_ticket(number: str) -> TicketDetail | None:
-    """A ticket with its customer and conversation, by its number or a follow-up's."""
-    ticket = await _resolve(number)
+async def get_ticket(number: str, who: Principal | None = None) -> TicketDetail | None:
+    """A ticket with its customer and conversation; None if missing or `who` may not read it."""
+    ticket = await _resolve(number, who)
     if ticket is None:
         return None
     customer = await ticket.customer
