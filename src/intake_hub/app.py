@@ -38,6 +38,7 @@ from intake_hub.tickets.assign import reassign
 from intake_hub.tickets.handling import Handling
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import Principal, TicketPage
+from intake_hub.webguard import secure_headers
 
 __all__ = ["METRICS", "OUTBOUND", "READY", "SERVICES", "create_app"]
 
@@ -176,6 +177,7 @@ def create_app(
     """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors_middleware])
     metrics = Metrics()
+    app.on_response_prepare.append(secure_headers)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[INTAKE] = intake

@@ -69,7 +69,10 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
     headers = response.headers
     headers["Server"] = SERVER
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # Not `no-referrer`: under it browsers send `Origin: null` on our own form posts, which
+    # the cross-site check could not tell from a sandboxed attacker. `same-origin` still
+    # never sends a page's URL (and its access code) to another site.
+    headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Frame-Options", "DENY")
     # Pages and JSON carry personal data; only the stylesheet may be kept by a cache.
@@ -85,14 +88,18 @@ def _origin_of(url: str) -> str:
 def cross_site(request: web.Request, public_url: str) -> bool:
     """Whether a form post comes from another site's page, and must be refused.
 
-    A present `Origin` decides: ours is the request's own host or the public URL
-    (`null` is neither). Without one (curl, old browsers) only a `Sec-Fetch-Site`
-    naming another site refuses.
+    A real `Origin` decides: ours is the request's own host or the public URL. Without
+    one, or with `null` (a sandboxed frame, or a page under `no-referrer`), the browser's
+    `Sec-Fetch-Site` decides; a post with neither (curl, old browsers) is let in, a bare
+    `null` is not.
     """
     origin = request.headers.get("Origin")
-    if origin is None:
-        return request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
-    origin = origin.strip().rstrip("/").lower()
-    if origin == _origin_of(public_url):
-        return False
-    return urlsplit(origin).netloc != request.host.lower() or origin == "null"
+    if origin is not None and origin.strip().lower() != "null":
+        origin = origin.strip().rstrip("/").lower()
+        if origin == _origin_of(public_url):
+            return False
+        return urlsplit(origin).netloc != request.host.lower()
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    return origin is not None

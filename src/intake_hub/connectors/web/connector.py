@@ -40,6 +40,7 @@ from intake_hub.jsonapi import (
 from intake_hub.pages import render
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
+from intake_hub.webguard import cross_site
 
 
 class WebConfig(ConnectorConfig):
@@ -146,6 +147,7 @@ class WebConnector:
     async def form_submit(self, request: web.Request) -> web.StreamResponse:
         """`POST /`: the no-JavaScript form post; redirects to the new ticket's status page."""
         started = time.perf_counter()
+        self._same_site(request)
         form = await request.post()
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         data = {k: v for k, v in values.items() if k in WebMessageIn.model_fields and v != ""}
@@ -156,6 +158,11 @@ class WebConnector:
             return render(request, "form.html", http_status=422, errors=errors, values=values)
         accepted = await self._accept(msg, started)
         raise web.HTTPSeeOther(_status_path(request, accepted.ticket, accepted.access_code))
+
+    def _same_site(self, request: web.Request) -> None:
+        """Refuse (403) a form post made from another site's page."""
+        if cross_site(request, self.core.links.public_url):
+            raise web.HTTPForbidden(text="Forms can only be sent from this site's own pages.")
 
     def _proven(self, request: web.Request, code: str) -> str | None:
         """The canonical number of the path's ticket when `code` opens it; else None."""
@@ -234,6 +241,7 @@ class WebConnector:
     async def reply_submit(self, request: web.Request) -> web.StreamResponse:
         """`POST /tickets/{number}/replies`: the status page's reply box, without JavaScript."""
         started = time.perf_counter()
+        self._same_site(request)
         form = await request.post()
         code, text = form.get("code"), form.get("text")
         number = self._proven(request, code if isinstance(code, str) else "")
