@@ -108,7 +108,7 @@ class Settings:
             return path.read_bytes().strip()
         except FileNotFoundError:
             pass
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32).encode()
         # O_EXCL: when two processes race, both end up with the winner's key.
         try:

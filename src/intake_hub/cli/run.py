@@ -61,7 +61,8 @@ def _run_app(
         loop = asyncio.new_event_loop()
     host = args.host or settings.http_host
     port = args.port or settings.http_port
-    settings.home.mkdir(parents=True, exist_ok=True)
+    # The home holds the database, the spool and the secret key: ours alone.
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         app = create_app(settings, run, intake=intake)
     except (RulesError, ConnectorConfigError) as exc:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from intake_hub.bus import BrokerUnreachable, Bus, BusError, Unroutable, codec
 from intake_hub.envelope import Envelope
+from intake_hub.storage.db import create_private
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Spool:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,7 +57,19 @@ def _prepare(url: str) -> None:
     if is_sqlite(url):
         path = expand_db_url(url)["credentials"]["file_path"]
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(path))
+
+
+def create_private(path: Path) -> None:
+    """Make `path` an empty file only its owner may read (0600), in a 0700 directory we make.
+
+    SQLite gives its `-wal` and `-shm` files the mode of the database file, so creating
+    the file first, before SQLite does with the umask's 0644, covers all three.
+    An existing file is left as it is.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 async def migrate(url: str) -> None:
