@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus, urlsplit
 
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
@@ -78,6 +78,12 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
     # Pages and JSON carry personal data; only the stylesheet may be kept by a cache.
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
+
+
+def hide_server_banner() -> None:
+    """Give aiohttp's own answers (a malformed request, refused before routing) no banner."""
+    # Those never reach `on_response_prepare`; aiohttp fills their `Server` from this global.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
 
 
 def _origin_of(url: str) -> str:

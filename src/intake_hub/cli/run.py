@@ -51,7 +51,7 @@ def _run_app(
     from intake_hub.app import create_app
     from intake_hub.connectors.registry import ConnectorConfigError
     from intake_hub.rules import RulesError
-    from intake_hub.webguard import RedactingAccessLogger
+    from intake_hub.webguard import RedactingAccessLogger, hide_server_banner
 
     try:
         import uvloop
@@ -68,6 +68,7 @@ def _run_app(
     except (RulesError, ConnectorConfigError) as exc:
         print(f"intake-hub: {exc}", file=sys.stderr)
         return 2
+    hide_server_banner()
     web.run_app(
         app,
         host=host,
