@@ -107,6 +107,7 @@ async def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
         "wechat_delivery",
         "wechat_outbound",
         "wechat_token",
+        "wechat_nonce",
         "auto_reply_count",
     }
     assert got == want
@@ -124,7 +125,7 @@ async def test_postgres_migrations_match_models(pg_server: None) -> None:
         await db.migrate(PG_BASE + names[0])  # a second run finds nothing to do
         await _generate(PG_BASE + names[1])
         got, want = await _pg_schema(PG_BASE + names[0]), await _pg_schema(PG_BASE + names[1])
-        assert len(got) == 12
+        assert len(got) == 13
         assert got == want
     finally:
         for name in names:

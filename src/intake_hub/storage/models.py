@@ -208,6 +208,27 @@ class WeChatDelivery(Model):
         indexes = (("instance", "created_at"),)
 
 
+class WeChatNonce(Model):
+    """A plaintext-mode push's (nonce, timestamp), kept while that timestamp is acceptable.
+
+    The signature covers only token, timestamp and nonce: the body's hash lets a retry of
+    the same push through and refuses the same signed query carrying another body.
+    """
+
+    id = fields.IntField(primary_key=True)
+    instance = fields.CharField(max_length=64)
+    nonce = fields.CharField(max_length=64)
+    timestamp = fields.BigIntField()
+    body_hash = fields.CharField(max_length=64)
+    seen_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "wechat_nonce"
+        unique_together = (("instance", "nonce", "timestamp"),)
+        indexes = (("instance", "timestamp"),)
+
+
 class WeChatToken(Model):
     """The access_token of one account, shared by every process, fetched by the lease holder."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -27,7 +28,7 @@ from intake_hub.metrics import Metrics
 from intake_hub.rules import load_rules
 from intake_hub.stages.responder import open_tickets_text
 from intake_hub.storage import db
-from intake_hub.storage.models import WeChatDelivery, WeChatOutbound, WeChatToken
+from intake_hub.storage.models import WeChatDelivery, WeChatNonce, WeChatOutbound, WeChatToken
 from intake_hub.testing import FakeWeChatApi
 from intake_hub.ticketno import TicketNumbers
 
@@ -73,15 +74,28 @@ def event_push(
     )
 
 
-def signed(token: str = TOKEN, nonce: str = "1514711492", **extra: str) -> dict[str, str]:
-    """The query WeChat puts on every request: timestamp, nonce and their signature."""
-    ts = str(int(time.time()))
-    return {"signature": signature(token, ts, nonce), "timestamp": ts, "nonce": nonce, **extra}
+def signed(
+    token: str = TOKEN, nonce: str | None = None, ts: int | None = None, **extra: str
+) -> dict[str, str]:
+    """The query WeChat puts on every request: timestamp (now), a fresh nonce, their signature.
+
+    Each call is a new request: a nonce seen before with another body is refused as a replay.
+    """
+    nonce = str(random.randrange(10**9, 10**10)) if nonce is None else nonce
+    stamp = str(int(time.time()) if ts is None else ts)
+    return {
+        "signature": signature(token, stamp, nonce),
+        "timestamp": stamp,
+        "nonce": nonce,
+        **extra,
+    }
 
 
-def encrypt(xml: str, key: str = AES_KEY, app_id: str = APP_ID) -> tuple[str, dict[str, str]]:
+def encrypt(
+    xml: str, key: str = AES_KEY, app_id: str = APP_ID, ts: int | None = None
+) -> tuple[str, dict[str, str]]:
     """A safe-mode push made by wechatpy's own encryption: the body and its query."""
-    query = signed(encrypt_type="aes")
+    query = signed(ts=ts, encrypt_type="aes")
     sealed = xmltodict.parse(
         WeChatCrypto(TOKEN, key, app_id).encrypt_message(xml, query["nonce"], query["timestamp"])
     )["xml"]
@@ -172,6 +186,7 @@ async def database(db_url: str) -> AsyncIterator[None]:
     await WeChatDelivery.all().delete()
     await WeChatOutbound.all().delete()
     await WeChatToken.all().delete()
+    await WeChatNonce.all().delete()
     yield
     await db.close_db()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from intake_hub.connectors.base import Request
-from intake_hub.connectors.wechat.stores import Claim, DeliveryStore, OutboxStore
+from intake_hub.connectors.wechat.stores import Claim, DeliveryStore, NonceStore, OutboxStore
 from intake_hub.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ TAKEOVER_MARGIN_S = 2.0
 # Delivery rows only have to outlive WeChat's retries; every process prunes its accounts'.
 DELIVERY_RETENTION = timedelta(days=1)
 PRUNE_EVERY_S = 3600.0
+# Nonces are kept while their timestamp is inside the window, plus this margin for a
+# process whose clock runs behind the pruner's.
+NONCE_MARGIN_S = 300
 
 
 @dataclass
@@ -39,6 +42,9 @@ class Book:
     request: Request
     deliveries: DeliveryStore
     outbox: OutboxStore
+    # Seen nonces to prune along with the deliveries, and how long a timestamp is accepted.
+    nonces: NonceStore | None = None
+    window_s: int = 300
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
     _pruner: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -138,7 +144,7 @@ class Book:
         return await self._emit_first(same, started, row.attempt + 1)
 
     def start(self) -> None:
-        """Begin pruning old delivery rows, now and hourly."""
+        """Begin pruning old delivery and nonce rows, now and hourly."""
         self._pruner = asyncio.create_task(self._prune(), name=f"wechat-prune/{self.instance}")
 
     async def stop(self) -> None:
@@ -156,4 +162,19 @@ class Book:
                     log.info("wechat/%s: forgot %d old deliveries", self.instance, gone)
             except Exception:
                 log.exception("wechat/%s: pruning deliveries failed", self.instance)
+            await self.prune_nonces()
             await asyncio.sleep(PRUNE_EVERY_S)
+
+    async def prune_nonces(self) -> int:
+        """Forget nonces whose timestamp no request can carry any more; how many went."""
+        if self.nonces is None:
+            return 0
+        before = int(time.time()) - self.window_s - NONCE_MARGIN_S
+        try:
+            gone = await self.nonces.prune(self.instance, before)
+        except Exception:
+            log.exception("wechat/%s: pruning nonces failed", self.instance)
+            return 0
+        if gone:
+            log.info("wechat/%s: forgot %d old nonces", self.instance, gone)
+        return gone

@@ -44,6 +44,9 @@ class WeChatConfig(ConnectorConfig):
     my_tickets_key: str = Field(default="", max_length=128)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     outbound_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # A request whose signed timestamp is further than this from our clock is refused: a
+    # captured URL stops working after it (docs/connectors/wechat.md, replay).
+    max_clock_skew_s: int = Field(default=300, ge=30, le=3600)
 
     @field_validator("token")
     @classmethod

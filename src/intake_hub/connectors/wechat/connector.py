@@ -7,6 +7,7 @@ make no ticket; this module wires them to the routes and the connector contract.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from intake_hub.connectors.wechat.book import Book
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.deliveries import Deliveries
 from intake_hub.connectors.wechat.events import Events
+from intake_hub.connectors.wechat.nonces import Nonces
 from intake_hub.connectors.wechat.normalize import (
     BadMessage,
     Inbound,
@@ -37,6 +39,7 @@ from intake_hub.connectors.wechat.outbound import Dispatcher, WeChatOutbox
 from intake_hub.connectors.wechat.stores import (
     DeliveryStore,
     FollowerStore,
+    NonceStore,
     OutboxStore,
     TokenStore,
 )
@@ -48,6 +51,8 @@ from intake_hub.metrics import Metrics
 from intake_hub.status import OpenTicket
 from intake_hub.ticketno import TicketNumbers
 from intake_hub.tickets.outbound import Outbound
+
+log = logging.getLogger(__name__)
 
 SUCCESS = "success"
 
@@ -66,6 +71,7 @@ class WeChatConnector:
     # The customer's open tickets as the rules word them (the "my tickets" button's answer).
     tickets_text: Callable[[Sequence[OpenTicket]], str | None]
     deliveries: DeliveryStore = field(default_factory=Deliveries)
+    nonces: NonceStore = field(default_factory=Nonces)
     followers: FollowerStore = follower_rows
     outbox: OutboxStore = outbox_rows
     lease: TokenStore = token_lease
@@ -77,8 +83,16 @@ class WeChatConnector:
 
     def __post_init__(self) -> None:
         c = self.config
-        self._verifier = Verifier(c, self.metrics)
-        self._book = Book(c.name, c.reply_budget_s, self.request, self.deliveries, self.outbox)
+        self._verifier = Verifier(c, self.metrics, self.nonces)
+        self._book = Book(
+            c.name,
+            c.reply_budget_s,
+            self.request,
+            self.deliveries,
+            self.outbox,
+            nonces=self.nonces,
+            window_s=c.max_clock_skew_s,
+        )
         self._events = Events(c.name, self.followers, self.tickets_text)
         if c.can_send:
             self._outbound = WeChatOutbox(c, self.outbox)
@@ -120,7 +134,15 @@ class WeChatConnector:
         return [web.get(self.path, self.verify_url), web.post(self.path, self.receive)]
 
     async def start(self) -> None:
-        """Prune old delivery rows, now and hourly; send queued messages if it can send."""
+        """Prune old delivery and nonce rows, now and hourly; send queued messages if it can."""
+        if not self.config.encrypted:
+            log.warning(
+                "wechat/%s: plaintext mode (no aes_key): safe mode is recommended. WeChat's "
+                "signature does not cover a plaintext body, so senders are only claimed and "
+                "a signed URL can carry a forged body until its timestamp expires "
+                "(docs/connectors/wechat.md)",
+                self.config.name,
+            )
         self._book.start()
         if self._dispatcher is not None:
             await self._dispatcher.start()
@@ -132,8 +154,8 @@ class WeChatConnector:
         await self._book.stop()
 
     async def verify_url(self, request: web.Request) -> web.Response:
-        """`GET /hooks/<name>`: WeChat's URL check; echoes `echostr` when the signature holds."""
-        self._verifier.check_signature(request.query)
+        """`GET /hooks/<name>`: WeChat's URL check; echoes `echostr` when signed and fresh."""
+        await self._verifier.check_url(request.query)
         # Official accounts send the echostr in plaintext even in safe mode.
         return web.Response(text=request.query.get("echostr", ""))
 

@@ -1,8 +1,9 @@
-"""What the WeChat connector is given to remember things: four stores, as protocols.
+"""What the WeChat connector is given to remember things: five stores, as protocols.
 
-Each has one database implementation beside it (`deliveries.Deliveries`, and the modules
-`followers`, `outbox` and `token_lease`); the connector, its book, its event handling,
-its dispatcher and its token reader know only these shapes and the values they speak.
+Each has one database implementation beside it (`deliveries.Deliveries`, `nonces.Nonces`,
+and the modules `followers`, `outbox` and `token_lease`); the connector, its verifier, its
+book, its event handling, its dispatcher and its token reader know only these shapes and
+the values they speak.
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ class DeliveryStore(Protocol):
 
     async def prune(self, instance: str, before: datetime, batch: int = 5000) -> int:
         """Forget deliveries made before `before`; how many went."""
+        ...
+
+
+class NonceStore(Protocol):
+    """The (nonce, timestamp) pairs plaintext-mode pushes came with, and their body hashes."""
+
+    async def see(self, instance: str, nonce: str, timestamp: int, body_hash: str) -> bool:
+        """Record this (nonce, timestamp); False when it was first seen with another body."""
+        ...
+
+    async def prune(self, instance: str, before: int, batch: int = 5000) -> int:
+        """Forget nonces whose timestamp is before `before` (unix seconds); how many went."""
         ...
 
 
