@@ -151,7 +151,7 @@ def role_env(home: Path, port: int, db: str, amqp: str, node: int) -> dict[str, 
         "INTAKE_HUB_DATABASE_URL": db,
         "INTAKE_HUB_AMQP_URL": amqp,
         "INTAKE_HUB_NODE_ID": str(node),
-        "INTAKE_HUB_SECRET_KEY": "bench",
+        "INTAKE_HUB_SECRET_KEY": "bench-secret-0123456789abcdef",
     }
 
 

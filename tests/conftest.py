@@ -114,7 +114,7 @@ def settings(tmp_path: Path) -> Settings:
         connectors_dir=ROOT / "connectors",
         public_url="http://testserver",
         admin_token=ADMIN_TOKEN,
-        secret_key="test-secret",
+        secret_key="test-secret-0123456789abcdef",
         retry_delays=(0.05, 0.1),
         concurrency=32,
     )

@@ -13,6 +13,21 @@ class ConfigError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+SECRET_MIN_LENGTH = 24
+# The placeholders our docs and deploy files have ever shipped; compared case-insensitively.
+PLACEHOLDER_PREFIXES = ("change-me", "changeme", "change_me")
+GENERATE_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` is too easy to guess for a secret, or None when it is not."""
+    if value.strip().lower().startswith(PLACEHOLDER_PREFIXES):
+        return "is a documented placeholder"
+    if len(value) < SECRET_MIN_LENGTH:
+        return f"is shorter than {SECRET_MIN_LENGTH} characters"
+    return None
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -98,6 +113,19 @@ class Settings:
             retry_delays=_floats(env, p + "RETRY_DELAYS", (1.0, 5.0, 30.0)),
             spool_max=_int(env, p + "SPOOL_MAX", 100_000),
         )
+
+    def check_secrets(self) -> None:
+        """Refuse an admin token or secret key that is set but guessable; unset is allowed."""
+        for name, value in (
+            ("INTAKE_HUB_ADMIN_TOKEN", self.admin_token),
+            ("INTAKE_HUB_SECRET_KEY", self.secret_key),
+        ):
+            problem = None if value is None else secret_problem(value)
+            if problem:
+                # Never the value itself: this goes to stderr and from there into logs.
+                raise ConfigError(
+                    f"{name} {problem}; set a random one ({GENERATE_HINT}) or unset it"
+                )
 
     def resolved_secret(self) -> bytes:
         """The key that signs access codes: the env var, else one kept under HOME."""

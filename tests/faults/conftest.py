@@ -107,7 +107,7 @@ class Cluster:
                 "INTAKE_HUB_DATABASE_URL": self.database_url,
                 "INTAKE_HUB_AMQP_URL": self.amqp_url,
                 "INTAKE_HUB_ADMIN_TOKEN": ADMIN_TOKEN,
-                "INTAKE_HUB_SECRET_KEY": "fault-secret",
+                "INTAKE_HUB_SECRET_KEY": "fault-secret-0123456789abcdef",
                 "INTAKE_HUB_RETRY_DELAYS": "0.3,0.6",
                 "INTAKE_HUB_RULES_DIR": str(ROOT / "rules"),
                 "INTAKE_HUB_CONNECTORS_DIR": str(ROOT / "connectors"),

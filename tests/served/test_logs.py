@@ -35,7 +35,7 @@ def _start_with_access_log(home: Path) -> tuple[Served, Path]:
         "INTAKE_HUB_HOME": str(home),
         "INTAKE_HUB_HTTP_PORT": str(port),
         "INTAKE_HUB_ADMIN_TOKEN": ADMIN_TOKEN,
-        "INTAKE_HUB_SECRET_KEY": "served-secret",
+        "INTAKE_HUB_SECRET_KEY": "served-secret-0123456789abcdef",
     }
     log_path = home.parent / f"serve-{port}.log"
     with open(log_path, "wb") as log:
@@ -121,7 +121,7 @@ def test_access_log_has_paths_but_no_secrets(tmp_path: Path) -> None:
         ACCESS_TOKEN,
         CLIENT_SECRET,
         ADMIN_TOKEN,
-        "served-secret",
+        "served-secret-0123456789abcdef",
         "body-marker-8832",
         CONTACT,
     ):

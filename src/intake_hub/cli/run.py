@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from intake_hub.config import Settings
+from intake_hub.config import ConfigError, Settings
 from intake_hub.stages import STAGE_NAMES
 
 log = logging.getLogger("intake_hub")
@@ -46,6 +46,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def _run_app(
     args: argparse.Namespace, settings: Settings, run: Sequence[str], *, intake: bool
 ) -> int:
+    try:
+        settings.check_secrets()
+    except ConfigError as exc:
+        print(f"intake-hub: {exc}", file=sys.stderr)
+        return 2
     from aiohttp import web
 
     from intake_hub.app import create_app
