@@ -14,6 +14,7 @@ from intake_hub.api.auth import Authenticator
 from intake_hub.jsonapi import BadRequest, FieldError, json_response, read_json
 from intake_hub.text import NonBlank
 from intake_hub.tickets.errors import Conflict, NotAllowed
+from intake_hub.tickets.handling import KeyReused
 from intake_hub.tickets.views import Principal, ReplyOut, StatusOut
 
 
@@ -72,7 +73,15 @@ class HandlingApi:
             )
         # An unreadable number names no ticket: the store finds nothing for "".
         number = ticketno.normalize(request.match_info["number"]) or ""
-        out, replayed = _found(await _refusals(self.reply(number, body.text, key, who)))
+        try:
+            out, replayed = _found(await _refusals(self.reply(number, body.text, key, who)))
+        except KeyReused:
+            raise BadRequest(
+                422,
+                "invalid_fields",
+                "The Idempotency-Key header was already used with another text.",
+                [FieldError(field="Idempotency-Key", message="already used with another text")],
+            ) from None
         response = json_response(out, 201)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"

@@ -229,6 +229,27 @@ class WeChatNonce(Model):
         indexes = (("instance", "timestamp"),)
 
 
+class WebIdempotency(Model):
+    """The first answer to a web message sent with an `Idempotency-Key`: its ticket number.
+
+    The body's hash makes the stored answer go only to a request with the identical body;
+    the same key with another body is refused.
+    """
+
+    id = fields.IntField(primary_key=True)
+    instance = fields.CharField(max_length=64)
+    idem_key = fields.CharField(max_length=100)
+    body_hash = fields.CharField(max_length=64)
+    ticket = fields.CharField(max_length=11)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "web_idempotency"
+        unique_together = (("instance", "idem_key"),)
+        indexes = (("instance", "created_at"),)
+
+
 class WeChatToken(Model):
     """The access_token of one account, shared by every process, fetched by the lease holder."""
 

@@ -33,6 +33,10 @@ LEADS = ("supervisor", "admin")
 _KEYS = uuid.UUID("6f1d3c52-8a0e-4c55-9d0b-3c8f1e2a7b41")
 
 
+class KeyReused(ValueError):
+    """The reply's idempotency key came before with another text."""
+
+
 @dataclass(frozen=True)
 class Handling:
     """Replies and status changes; `outbound` are the connectors' ways out, by source."""
@@ -51,12 +55,12 @@ class Handling:
             return None
         # A retried request with the same key names the same message, so it is stored once.
         message_id = uuid.uuid5(_KEYS, f"{found.id}:{who.login}:{key}") if key else uuid7()
-        if key and (done := await self._replayed(found, message_id)) is not None:
+        if key and (done := await self._replayed(found, message_id, text)) is not None:
             return done, True
         try:
             return await self._reply(found.id, message_id, text, who), False
         except IntegrityError:
-            if key and (done := await self._replayed(found, message_id)) is not None:
+            if key and (done := await self._replayed(found, message_id, text)) is not None:
                 return done, True
             raise
 
@@ -95,10 +99,12 @@ class Handling:
             delivery=delivery,
         )
 
-    async def _replayed(self, found: Ticket, message_id: uuid.UUID) -> ReplyOut | None:
+    async def _replayed(self, found: Ticket, message_id: uuid.UUID, text: str) -> ReplyOut | None:
         row = await Message.get_or_none(id=message_id)
         if row is None:
             return None
+        if row.text != text:
+            raise KeyReused(message_id)
         ticket = await Ticket.get(id=found.id)
         port = self.outbound.get(ticket.source or "")
         queued = port is not None and await port.queued(f"agent:{message_id}")

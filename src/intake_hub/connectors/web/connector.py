@@ -7,9 +7,13 @@ where a customer continues the conversation (docs/architecture.md, trust model).
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, Self
 
@@ -26,6 +30,7 @@ from intake_hub.connectors.web.schemas import (
     CustomerReplyIn,
     WebMessageAccepted,
     WebMessageIn,
+    idempotency_key_ok,
 )
 from intake_hub.envelope import Envelope, Identity
 from intake_hub.ids import uuid7
@@ -38,9 +43,12 @@ from intake_hub.jsonapi import (
     read_json,
 )
 from intake_hub.pages import render
+from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
 from intake_hub.webguard import cross_site
+
+log = logging.getLogger(__name__)
 
 
 class WebConfig(ConnectorConfig):
@@ -48,6 +56,15 @@ class WebConfig(ConnectorConfig):
 
     type: Literal["web"] = "web"
     name: str = "web"
+
+
+# Namespace of the envelope ids of keyed messages (UUIDv5 of instance, key and ticket).
+_KEYED = uuid.UUID("6f1d8c3e-2b7a-5e41-9c0d-4a8e7b3f1d25")
+_KEY_FIELD = "idempotency_key"
+
+
+class KeyReused(Exception):
+    """The idempotency key came before with another body."""
 
 
 class NotYetStored(Exception):
@@ -65,6 +82,7 @@ class WebConnector:
 
     config: WebConfig
     core: Core
+    keys: WebKeys = field(default_factory=WebKeys)
 
     Config: ClassVar[type[ConnectorConfig]] = WebConfig
     type: ClassVar[str] = "web"
@@ -116,33 +134,86 @@ class WebConnector:
         await self.core.emit(env)
         self.core.metrics.intake_latency.labels("web").observe(time.perf_counter() - started)
 
-    async def _accept(self, msg: WebMessageIn, started: float) -> WebMessageAccepted:
-        number = self.core.numbers.next()
-        quoted = quoted_proof(self.core.links.secret, f"{msg.subject or ''}\n{msg.text}")
-        env = to_envelope(
-            msg,
-            env_id=uuid7(),
-            ticket=number,
-            received_at=datetime.now(UTC),
-            source=self.source,
-            proven=quoted,
-        )
-        await self._emit(env, started)
+    def _accepted(self, number: str) -> WebMessageAccepted:
         links = self.core.links
         code = links.code(number)
         return WebMessageAccepted(
             ticket=number, access_code=code, status_url=links.status_url(number, code)
         )
 
+    async def _accept(
+        self, msg: WebMessageIn, started: float, key: str | None = None
+    ) -> tuple[WebMessageAccepted, bool]:
+        """Emit the message as a new ticket; (answer, replayed). A known key answers as before.
+
+        Keys are scoped by instance only (web clients are anonymous), so the stored answer
+        goes only to a request with the identical body: whoever could send that body knows
+        what the answer would tell them. Another body under the key raises `KeyReused`.
+        """
+        number = self.core.numbers.next()
+        env_id = uuid7()
+        mine = Claim(number, _body_hash(msg))
+        if key is not None:
+            held = await self.keys.claim(self.config.name, key, mine)
+            if held.body_hash != mine.body_hash:
+                raise KeyReused(key)
+            if held.ticket != number:
+                return self._accepted(held.ticket), True
+            # The same claim emitted twice (a publish retried) is one envelope to persistence.
+            env_id = uuid.uuid5(_KEYED, f"{self.source}:{key}:{number}")
+        quoted = quoted_proof(self.core.links.secret, f"{msg.subject or ''}\n{msg.text}")
+        env = to_envelope(
+            msg,
+            env_id=env_id,
+            ticket=number,
+            received_at=datetime.now(UTC),
+            source=self.source,
+            proven=quoted,
+        )
+        try:
+            await self._emit(env, started)
+        except Exception:
+            # Not accepted: the key must not keep answering with a ticket that never comes.
+            if key is not None:
+                await self._release(key, mine)
+            raise
+        return self._accepted(number), False
+
+    async def _release(self, key: str, claim: Claim) -> None:
+        try:
+            await self.keys.release(self.config.name, key, claim)
+        except Exception:
+            log.exception("web/%s: releasing an idempotency key failed", self.config.name)
+
     async def api_submit(self, request: web.Request) -> web.Response:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not idempotency_key_ok(key):
+            raise BadRequest(
+                422,
+                "invalid_fields",
+                "The Idempotency-Key header is invalid.",
+                [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
+            )
         msg = await read_json(request, WebMessageIn)
-        return json_response(await self._accept(msg, started), 202)
+        try:
+            accepted, replayed = await self._accept(msg, started, key)
+        except KeyReused:
+            raise BadRequest(
+                422,
+                "invalid_fields",
+                "The Idempotency-Key header was already used with another body.",
+                [FieldError(field="Idempotency-Key", message="already used with another body")],
+            ) from None
+        response = json_response(accepted, 202)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
 
     async def form_page(self, request: web.Request) -> web.Response:
-        """`GET /`: the form, usable without JavaScript."""
-        return render(request, "form.html", errors=[], values={})
+        """`GET /`: the form, usable without JavaScript, with a one-time key for this view."""
+        return render(request, "form.html", errors=[], values={_KEY_FIELD: _new_key()})
 
     async def form_submit(self, request: web.Request) -> web.StreamResponse:
         """`POST /`: the no-JavaScript form post; redirects to the new ticket's status page."""
@@ -151,12 +222,24 @@ class WebConnector:
         form = await request.post()
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         data = {k: v for k, v in values.items() if k in WebMessageIn.model_fields and v != ""}
+        # A double click or a resubmit carries this page view's key: one ticket, one page.
+        key = values.get(_KEY_FIELD)
+        if key is None or not idempotency_key_ok(key):
+            # A page from before the key existed: sent as is; a re-shown form gets one.
+            key, values[_KEY_FIELD] = None, _new_key()
         try:
             msg = WebMessageIn.model_validate(data)
         except ValidationError as exc:
             errors = field_errors(exc)
             return render(request, "form.html", http_status=422, errors=errors, values=values)
-        accepted = await self._accept(msg, started)
+        try:
+            accepted, _ = await self._accept(msg, started, key)
+        except KeyReused:
+            # Edited after it was sent (back button): a fresh key lets this version go too.
+            values[_KEY_FIELD] = _new_key()
+            return render(
+                request, "form.html", http_status=422, errors=[], values=values, resent=True
+            )
         raise web.HTTPSeeOther(_status_path(request, accepted.ticket, accepted.access_code))
 
     def _same_site(self, request: web.Request) -> None:
@@ -278,6 +361,14 @@ class WebConnector:
             ticket=status.number, status_url=links.status_url(status.number)
         )
         return json_response(accepted, 202)
+
+
+def _new_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _body_hash(msg: WebMessageIn) -> str:
+    return hashlib.sha256(msg.model_dump_json().encode()).hexdigest()
 
 
 def _status_path(request: web.Request, number: str, code: str, *, sent: bool = False) -> str:
