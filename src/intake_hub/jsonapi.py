@@ -142,6 +142,15 @@ NUMBER_PARAM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 20},
 }
 
+# A retried request with the same key stores nothing new and gets the first answer.
+IDEMPOTENCY_KEY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and body answers the same; another body: 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
+
 _ERRORS = {
     400: "Malformed body",
     401: "Missing or invalid token",

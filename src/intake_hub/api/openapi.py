@@ -19,6 +19,7 @@ from intake_hub.api.assign import AssignIn
 from intake_hub.api.handling import ReplyIn, StatusIn
 from intake_hub.api.tickets import TicketQuery
 from intake_hub.jsonapi import (
+    IDEMPOTENCY_KEY_PARAM,
     NUMBER_PARAM,
     ApiDoc,
     ErrorOut,
@@ -91,15 +92,6 @@ def _ticket_action(
             },
         }
     }
-
-
-_IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "A retry with the same key stores nothing new and answers the same",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
-}
 
 
 def _dead_letter_action(operation: str, summary: str) -> dict[str, Any]:
@@ -189,7 +181,7 @@ def _paths() -> dict[str, Any]:
             "Answer the customer: shown on the status page, pushed on WeChat",
             ReplyIn,
             ("201", ReplyOut, "The reply as stored, and how it reaches the customer"),
-            (_IDEMPOTENCY_KEY,),
+            (IDEMPOTENCY_KEY_PARAM,),
         ),
         "/api/v1/admin/dlq": {
             "get": {

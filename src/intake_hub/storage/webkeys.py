@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import WebIdempotency
+from intake_hub.storage.retention import prune_before
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
 
@@ -72,3 +73,7 @@ class WebKeys:
     async def release(self, instance: str, key: str, claim: Claim) -> None:
         """Give `key` up again when the message it stands for could not be accepted."""
         await WebIdempotency.filter(instance=instance, idem_key=key, ticket=claim.ticket).delete()
+
+    async def prune(self, instance: str, before: datetime) -> int:
+        """Forget keys taken before `before`: a double submit or retry comes within minutes."""
+        return await prune_before(WebIdempotency, instance, before)

@@ -7,6 +7,7 @@ where a customer continues the conversation (docs/architecture.md, trust model).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -14,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal, Self
 
 from aiohttp import web
@@ -61,6 +62,9 @@ class WebConfig(ConnectorConfig):
 # Namespace of the envelope ids of keyed messages (UUIDv5 of instance, key and ticket).
 _KEYED = uuid.UUID("6f1d8c3e-2b7a-5e41-9c0d-4a8e7b3f1d25")
 _KEY_FIELD = "idempotency_key"
+# A double click, a resubmit or a client's retry comes within minutes; a day is ample.
+KEY_RETENTION = timedelta(days=1)
+PRUNE_EVERY_S = 3600.0
 
 
 class KeyReused(Exception):
@@ -83,6 +87,7 @@ class WebConnector:
     config: WebConfig
     core: Core
     keys: WebKeys = field(default_factory=WebKeys)
+    _pruner: asyncio.Task[None] | None = field(default=None, init=False)
 
     Config: ClassVar[type[ConnectorConfig]] = WebConfig
     type: ClassVar[str] = "web"
@@ -125,10 +130,25 @@ class WebConnector:
         ]
 
     async def start(self) -> None:
-        """Nothing runs in the background."""
+        """Forget old idempotency keys now and hourly."""
+        self._pruner = asyncio.create_task(self._prune(), name=f"web-prune/{self.config.name}")
 
     async def stop(self) -> None:
-        """Nothing runs in the background."""
+        """Stop pruning."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
+
+    async def _prune(self) -> None:
+        while True:
+            try:
+                before = datetime.now(UTC) - KEY_RETENTION
+                if gone := await self.keys.prune(self.config.name, before):
+                    log.info("%s: forgot %d old idempotency keys", self.source, gone)
+            except Exception:
+                log.exception("%s: pruning idempotency keys failed", self.source)
+            await asyncio.sleep(PRUNE_EVERY_S)
 
     async def _emit(self, env: Envelope, started: float) -> None:
         await self.core.emit(env)

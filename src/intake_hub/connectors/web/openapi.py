@@ -10,7 +10,14 @@ from intake_hub.connectors.web.schemas import (
     WebMessageAccepted,
     WebMessageIn,
 )
-from intake_hub.jsonapi import NUMBER_PARAM, ApiDoc, error_responses, json_content, schema_ref
+from intake_hub.jsonapi import (
+    IDEMPOTENCY_KEY_PARAM,
+    NUMBER_PARAM,
+    ApiDoc,
+    error_responses,
+    json_content,
+    schema_ref,
+)
 from intake_hub.tickets.views import TicketStatus
 
 
@@ -24,6 +31,7 @@ DOC = ApiDoc(
             "post": {
                 "summary": "Take a customer's message from the web channel (a new ticket)",
                 "operationId": "postWebMessage",
+                "parameters": [IDEMPOTENCY_KEY_PARAM],
                 "requestBody": _body(WebMessageIn),
                 "responses": {
                     "202": json_content(WebMessageAccepted, "Accepted: the ticket number"),

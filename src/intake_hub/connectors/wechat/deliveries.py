@@ -10,6 +10,7 @@ from uuid import UUID
 from intake_hub.connectors.wechat.stores import Claim
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import WeChatDelivery
+from intake_hub.storage.retention import prune_before
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
 
@@ -136,16 +137,4 @@ class Deliveries:
         A delivery row only has to outlive WeChat's retries (three within about 15 s); after
         that the message's own unique key in persistence still refuses a copy.
         """
-        gone = 0
-        while True:
-            ids = (
-                await WeChatDelivery.filter(instance=instance, created_at__lt=before)
-                .order_by("created_at")
-                .limit(batch)
-                .values_list("id", flat=True)
-            )
-            if not ids:
-                return gone
-            gone += await WeChatDelivery.filter(id__in=list(ids)).delete()
-            if len(ids) < batch:
-                return gone
+        return await prune_before(WeChatDelivery, instance, before, batch)

@@ -1,0 +1,30 @@
+"""Forgetting rows that only have to outlive retries (deliveries, idempotency keys)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.models import Model
+
+
+async def prune_before(
+    model: type[Model], instance: str, before: datetime, batch: int = 5000
+) -> int:
+    """Delete `instance`'s rows made before `before`, oldest first in batches; how many went.
+
+    Small batches by the `(instance, created_at)` index keep each delete short, so
+    several processes pruning at once only race to delete the same rows.
+    """
+    gone = 0
+    while True:
+        ids = (
+            await model.filter(instance=instance, created_at__lt=before)
+            .order_by("created_at")
+            .limit(batch)
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            return gone
+        gone += await model.filter(id__in=list(ids)).delete()
+        if len(ids) < batch:
+            return gone
