@@ -8,18 +8,22 @@ from tortoise.models import Model
 
 
 async def prune_before(
-    model: type[Model], instance: str, before: datetime, batch: int = 5000
+    model: type[Model],
+    instance: str,
+    before: datetime | int,
+    batch: int = 5000,
+    column: str = "created_at",
 ) -> int:
-    """Delete `instance`'s rows made before `before`, oldest first in batches; how many went.
+    """Delete `instance`'s rows whose `column` is before `before`, oldest first; how many.
 
-    Small batches by the `(instance, created_at)` index keep each delete short, so
-    several processes pruning at once only race to delete the same rows.
+    Small batches by the `(instance, column)` index keep each delete short, so several
+    processes pruning at once only race to delete the same rows.
     """
     gone = 0
     while True:
         ids = (
-            await model.filter(instance=instance, created_at__lt=before)
-            .order_by("created_at")
+            await model.filter(instance=instance, **{f"{column}__lt": before})
+            .order_by(column)
             .limit(batch)
             .values_list("id", flat=True)
         )

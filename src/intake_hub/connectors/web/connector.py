@@ -7,7 +7,6 @@ where a customer continues the conversation (docs/architecture.md, trust model).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -44,6 +43,7 @@ from intake_hub.jsonapi import (
     read_json,
 )
 from intake_hub.pages import render
+from intake_hub.periodic import Periodic
 from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
@@ -87,10 +87,13 @@ class WebConnector:
     config: WebConfig
     core: Core
     keys: WebKeys = field(default_factory=WebKeys)
-    _pruner: asyncio.Task[None] | None = field(default=None, init=False)
+    _pruner: Periodic = field(init=False)
 
     Config: ClassVar[type[ConnectorConfig]] = WebConfig
     type: ClassVar[str] = "web"
+
+    def __post_init__(self) -> None:
+        self._pruner = Periodic(f"{self.source} key pruning", PRUNE_EVERY_S, self._prune)
 
     @classmethod
     def create(cls, config: ConnectorConfig, core: Core) -> Self:
@@ -131,24 +134,16 @@ class WebConnector:
 
     async def start(self) -> None:
         """Forget old idempotency keys now and hourly."""
-        self._pruner = asyncio.create_task(self._prune(), name=f"web-prune/{self.config.name}")
+        self._pruner.start()
 
     async def stop(self) -> None:
         """Stop pruning."""
-        if self._pruner is not None:
-            self._pruner.cancel()
-            await asyncio.gather(self._pruner, return_exceptions=True)
-            self._pruner = None
+        await self._pruner.stop()
 
     async def _prune(self) -> None:
-        while True:
-            try:
-                before = datetime.now(UTC) - KEY_RETENTION
-                if gone := await self.keys.prune(self.config.name, before):
-                    log.info("%s: forgot %d old idempotency keys", self.source, gone)
-            except Exception:
-                log.exception("%s: pruning idempotency keys failed", self.source)
-            await asyncio.sleep(PRUNE_EVERY_S)
+        before = datetime.now(UTC) - KEY_RETENTION
+        if gone := await self.keys.prune(self.config.name, before):
+            log.info("%s: forgot %d old idempotency keys", self.source, gone)
 
     async def _emit(self, env: Envelope, started: float) -> None:
         await self.core.emit(env)

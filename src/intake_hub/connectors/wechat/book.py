@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from intake_hub.connectors.base import Request
 from intake_hub.connectors.wechat.stores import Claim, DeliveryStore, NonceStore, OutboxStore
 from intake_hub.envelope import Envelope
+from intake_hub.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,10 @@ class Book:
     nonces: NonceStore | None = None
     window_s: int = 300
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
-    _pruner: asyncio.Task[None] | None = field(default=None, init=False)
+    _pruner: Periodic = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._pruner = Periodic(f"wechat-prune/{self.instance}", PRUNE_EVERY_S, self._prune)
 
     def remaining(self, started: float) -> float:
         """Seconds left of the reply budget for a push that arrived at `started`."""
@@ -145,25 +149,20 @@ class Book:
 
     def start(self) -> None:
         """Begin pruning old delivery and nonce rows, now and hourly."""
-        self._pruner = asyncio.create_task(self._prune(), name=f"wechat-prune/{self.instance}")
+        self._pruner.start()
 
     async def stop(self) -> None:
         """Stop pruning."""
-        if self._pruner is not None:
-            self._pruner.cancel()
-            await asyncio.gather(self._pruner, return_exceptions=True)
-            self._pruner = None
+        await self._pruner.stop()
 
     async def _prune(self) -> None:
-        while True:
-            try:
-                before = datetime.now(UTC) - DELIVERY_RETENTION
-                if gone := await self.deliveries.prune(self.instance, before):
-                    log.info("wechat/%s: forgot %d old deliveries", self.instance, gone)
-            except Exception:
-                log.exception("wechat/%s: pruning deliveries failed", self.instance)
-            await self.prune_nonces()
-            await asyncio.sleep(PRUNE_EVERY_S)
+        try:
+            before = datetime.now(UTC) - DELIVERY_RETENTION
+            if gone := await self.deliveries.prune(self.instance, before):
+                log.info("wechat/%s: forgot %d old deliveries", self.instance, gone)
+        except Exception:
+            log.exception("wechat/%s: pruning deliveries failed", self.instance)
+        await self.prune_nonces()
 
     async def prune_nonces(self) -> int:
         """Forget nonces whose timestamp no request can carry any more; how many went."""

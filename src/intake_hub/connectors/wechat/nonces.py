@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from intake_hub.storage.group import GroupCommit
 from intake_hub.storage.models import WeChatNonce
+from intake_hub.storage.retention import prune_before
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
 
@@ -63,16 +64,4 @@ class Nonces:
 
     async def prune(self, instance: str, before: int, batch: int = 5000) -> int:
         """Forget nonces whose timestamp is before `before` (unix seconds); how many went."""
-        gone = 0
-        while True:
-            ids = (
-                await WeChatNonce.filter(instance=instance, timestamp__lt=before)
-                .order_by("timestamp")
-                .limit(batch)
-                .values_list("id", flat=True)
-            )
-            if not ids:
-                return gone
-            gone += await WeChatNonce.filter(id__in=list(ids)).delete()
-            if len(ids) < batch:
-                return gone
+        return await prune_before(WeChatNonce, instance, before, batch, column="timestamp")
