@@ -233,3 +233,33 @@ async def test_reply_box_validates_and_escapes(http: aiohttp.ClientSession) -> N
         page = await r.text()
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert re.search(r'<form[^>]+id="reply-form"', page)
+
+
+async def test_reply_box_double_submit_adds_the_message_once(http: aiohttp.ClientSession) -> None:
+    """The same reply form posted twice (double click, resubmit) joins the ticket once."""
+    first = await _post(http, name="吴先生", contact="wu@example.com", text="洗衣机漏水")
+    number, code = first["ticket"], first["access_code"]
+    await _stored(http, number, code)
+    async with http.get(f"/tickets/{number}", params={"code": code}) as resp:
+        page = await resp.text()
+    found = re.search(r'name="idempotency_key" value="([^"]+)"', page)
+    assert found is not None
+    form = {"code": code, "text": "水从底部漏出来", "idempotency_key": found.group(1)}
+    for _ in range(2):
+        async with http.post(
+            f"/tickets/{number}/replies", data=form, allow_redirects=False
+        ) as resp:
+            assert resp.status == 303
+    headers = {"Idempotency-Key": "app-retry-1"}
+    for _ in range(2):
+        async with http.post(
+            f"/api/v1/tickets/{number}/messages",
+            json={"code": code, "text": "照片稍后发"},
+            headers=headers,
+        ) as resp:
+            assert resp.status == 202
+    status = await _stored(http, number, code, inbound=3)
+    await asyncio.sleep(0.3)
+    status = await _status(http, number, code)
+    inbound = [m["text"] for m in status["messages"] if m["direction"] == "in"]
+    assert inbound == ["洗衣机漏水", "水从底部漏出来", "照片稍后发"]

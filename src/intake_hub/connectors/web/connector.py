@@ -203,14 +203,7 @@ class WebConnector:
     async def api_submit(self, request: web.Request) -> web.Response:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not idempotency_key_ok(key):
-            raise BadRequest(
-                422,
-                "invalid_fields",
-                "The Idempotency-Key header is invalid.",
-                [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
-            )
+        key = _header_key(request)
         msg = await read_json(request, WebMessageIn)
         try:
             accepted, replayed = await self._accept(msg, started, key)
@@ -298,6 +291,7 @@ class WebConnector:
         http_status: int = 200,
         errors: Sequence[object] = (),
         text: str = "",
+        key: str | None = None,
     ) -> web.Response:
         return render(
             request,
@@ -311,6 +305,8 @@ class WebConnector:
             sent=request.query.get("sent") == "1",
             errors=errors,
             text=text,
+            # One per page view: a double click or a resubmit posts the same reply once.
+            key=key or _new_key(),
         )
 
     async def api_status(self, request: web.Request) -> web.Response:
@@ -320,15 +316,22 @@ class WebConnector:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
         return json_response(await self._status(number))
 
-    async def _reply(self, number: str, text: str, started: float) -> TicketStatus:
-        """Emit the customer's message onto ticket `number`, which they proved they hold."""
+    async def _reply(
+        self, number: str, text: str, started: float, key: str | None
+    ) -> TicketStatus:
+        """Emit the customer's message onto ticket `number`, which they proved they hold.
+
+        Under a key the envelope id is derived from it, so persistence stores a second
+        post of the same reply (double click, resubmit, client retry) as the duplicate it is.
+        """
         status = await self.core.status(number)
         if status is None:
             raise NotYetStored(number)
+        keyed = f"{self.source}:reply:{status.number}:{key}"
         env = reply_envelope(
             status.number,
             text,
-            env_id=uuid7(),
+            env_id=uuid.uuid5(_KEYED, keyed) if key else uuid7(),
             ticket=self.core.numbers.next(),
             received_at=datetime.now(UTC),
             source=self.source,
@@ -341,20 +344,21 @@ class WebConnector:
         started = time.perf_counter()
         self._same_site(request)
         form = await request.post()
-        code, text = form.get("code"), form.get("text")
+        code, text, sent_key = form.get("code"), form.get("text"), form.get(_KEY_FIELD)
         number = self._proven(request, code if isinstance(code, str) else "")
         if number is None:
             return render(request, "not_found.html", http_status=404)
         typed = text if isinstance(text, str) else ""
+        key = sent_key if isinstance(sent_key, str) and idempotency_key_ok(sent_key) else None
         try:
             msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
-            status = await self._reply(number, msg.text, started)
+            status = await self._reply(number, msg.text, started, key)
         except ValidationError:
             status = await self._status(number)
-            return await self._page(request, status, 422, [_INVALID], typed)
+            return await self._page(request, status, 422, [_INVALID], typed, key)
         except NotYetStored:
             status = await self._status(number)
-            return await self._page(request, status, 409, [_NOT_YET], typed)
+            return await self._page(request, status, 409, [_NOT_YET], typed, key)
         code = self.core.links.code(status.number)
         raise web.HTTPSeeOther(_status_path(request, status.number, code, sent=True))
 
@@ -365,8 +369,9 @@ class WebConnector:
         number = self._proven(request, body.code)
         if number is None:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
+        key = _header_key(request)
         try:
-            status = await self._reply(number, body.text, started)
+            status = await self._reply(number, body.text, started, key)
         except NotYetStored:
             raise BadRequest(
                 409, "not_yet_stored", "The ticket is still being opened; try again shortly."
@@ -376,6 +381,19 @@ class WebConnector:
             ticket=status.number, status_url=links.status_url(status.number)
         )
         return json_response(accepted, 202)
+
+
+def _header_key(request: web.Request) -> str | None:
+    """The request's `Idempotency-Key`, or None; a malformed one is a 422 naming it."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not idempotency_key_ok(key):
+        raise BadRequest(
+            422,
+            "invalid_fields",
+            "The Idempotency-Key header is invalid.",
+            [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
+        )
+    return key
 
 
 def _new_key() -> str:
