@@ -142,6 +142,27 @@ NUMBER_PARAM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 20},
 }
 
+MAX_IDEMPOTENCY_KEY = 100
+
+
+def idempotency_key_ok(key: str) -> bool:
+    """Whether `key` is an acceptable `Idempotency-Key`: 1-100 printable characters."""
+    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's `Idempotency-Key`, or None; a malformed one is a 422 naming it."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not idempotency_key_ok(key):
+        raise BadRequest(
+            422,
+            "invalid_fields",
+            "The Idempotency-Key header is invalid.",
+            [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
+        )
+    return key
+
+
 # A retried request with the same key stores nothing new and gets the first answer.
 IDEMPOTENCY_KEY_PARAM = {
     "name": "Idempotency-Key",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator
-from intake_hub.jsonapi import BadRequest, FieldError, json_response, read_json
+from intake_hub.jsonapi import BadRequest, FieldError, idempotency_key, json_response, read_json
 from intake_hub.text import NonBlank
 from intake_hub.tickets.errors import Conflict, NotAllowed
 from intake_hub.tickets.handling import KeyReused
@@ -40,7 +40,6 @@ Reply = Callable[[str, str, str | None, Principal], Awaitable[tuple[ReplyOut, bo
 # (number, status, note, caller) -> the change; None: no such ticket.
 Move = Callable[[str, str, str | None, Principal], Awaitable[StatusOut | None]]
 
-MAX_IDEMPOTENCY_KEY = 100
 T = TypeVar("T")
 
 
@@ -63,14 +62,7 @@ class HandlingApi:
         """`POST /api/v1/tickets/{number}/replies`: answer the customer; 201 with the message."""
         who = await self.auth.require(request)
         body = await read_json(request, ReplyIn)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-            raise BadRequest(
-                422,
-                "invalid_fields",
-                "The Idempotency-Key header is invalid.",
-                [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
-            )
+        key = idempotency_key(request)
         # An unreadable number names no ticket: the store finds nothing for "".
         number = ticketno.normalize(request.match_info["number"]) or ""
         try:

@@ -30,7 +30,6 @@ from intake_hub.connectors.web.schemas import (
     CustomerReplyIn,
     WebMessageAccepted,
     WebMessageIn,
-    idempotency_key_ok,
 )
 from intake_hub.envelope import Envelope, Identity
 from intake_hub.ids import uuid7
@@ -39,6 +38,8 @@ from intake_hub.jsonapi import (
     BadRequest,
     FieldError,
     field_errors,
+    idempotency_key,
+    idempotency_key_ok,
     json_response,
     read_json,
 )
@@ -203,7 +204,7 @@ class WebConnector:
     async def api_submit(self, request: web.Request) -> web.Response:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
-        key = _header_key(request)
+        key = idempotency_key(request)
         msg = await read_json(request, WebMessageIn)
         try:
             accepted, replayed = await self._accept(msg, started, key)
@@ -316,9 +317,7 @@ class WebConnector:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
         return json_response(await self._status(number))
 
-    async def _reply(
-        self, number: str, text: str, started: float, key: str | None
-    ) -> TicketStatus:
+    async def _reply(self, number: str, text: str, started: float, key: str | None) -> TicketStatus:
         """Emit the customer's message onto ticket `number`, which they proved they hold.
 
         Under a key the envelope id is derived from it, so persistence stores a second
@@ -369,7 +368,7 @@ class WebConnector:
         number = self._proven(request, body.code)
         if number is None:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
-        key = _header_key(request)
+        key = idempotency_key(request)
         try:
             status = await self._reply(number, body.text, started, key)
         except NotYetStored:
@@ -381,19 +380,6 @@ class WebConnector:
             ticket=status.number, status_url=links.status_url(status.number)
         )
         return json_response(accepted, 202)
-
-
-def _header_key(request: web.Request) -> str | None:
-    """The request's `Idempotency-Key`, or None; a malformed one is a 422 naming it."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not idempotency_key_ok(key):
-        raise BadRequest(
-            422,
-            "invalid_fields",
-            "The Idempotency-Key header is invalid.",
-            [FieldError(field="Idempotency-Key", message="1-100 printable characters")],
-        )
-    return key
 
 
 def _new_key() -> str:

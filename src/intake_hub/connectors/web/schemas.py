@@ -6,14 +6,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from intake_hub.text import NonBlank, clean
 
-# The agent reply route's bound (api/handling.py); the sibling packages share no module.
-MAX_IDEMPOTENCY_KEY = 100
-
-
-def idempotency_key_ok(key: str) -> bool:
-    """Whether `key` is an acceptable `Idempotency-Key`: 1-100 printable characters."""
-    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
