@@ -163,6 +163,24 @@ def idempotency_key(request: web.Request) -> str | None:
     return key
 
 
+def key_reused(what: str) -> BadRequest:
+    """The 422 for an `Idempotency-Key` sent before with another `what` (body, text)."""
+    return BadRequest(
+        422,
+        "invalid_fields",
+        f"The Idempotency-Key header was already used with another {what}.",
+        [FieldError(field="Idempotency-Key", message=f"already used with another {what}")],
+    )
+
+
+def keyed_response(model: BaseModel, status: int, replayed: bool) -> web.Response:
+    """The answer to a keyed request; a repeat says so in `Idempotent-Replayed`."""
+    response = json_response(model, status)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 # A retried request with the same key stores nothing new and gets the first answer.
 IDEMPOTENCY_KEY_PARAM = {
     "name": "Idempotency-Key",

@@ -11,10 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake_hub import ticketno
 from intake_hub.api.auth import Authenticator
-from intake_hub.jsonapi import BadRequest, FieldError, idempotency_key, json_response, read_json
+from intake_hub.jsonapi import (
+    BadRequest,
+    idempotency_key,
+    json_response,
+    key_reused,
+    keyed_response,
+    read_json,
+)
 from intake_hub.text import NonBlank
-from intake_hub.tickets.errors import Conflict, NotAllowed
-from intake_hub.tickets.handling import KeyReused
+from intake_hub.tickets.errors import Conflict, KeyReused, NotAllowed
 from intake_hub.tickets.views import Principal, ReplyOut, StatusOut
 
 
@@ -68,16 +74,8 @@ class HandlingApi:
         try:
             out, replayed = _found(await _refusals(self.reply(number, body.text, key, who)))
         except KeyReused:
-            raise BadRequest(
-                422,
-                "invalid_fields",
-                "The Idempotency-Key header was already used with another text.",
-                [FieldError(field="Idempotency-Key", message="already used with another text")],
-            ) from None
-        response = json_response(out, 201)
-        if replayed:
-            response.headers["Idempotent-Replayed"] = "true"
-        return response
+            raise key_reused("text") from None
+        return keyed_response(out, 201, replayed)
 
     async def post_status(self, request: web.Request) -> web.Response:
         """`POST /api/v1/tickets/{number}/status`: move the ticket on; the customer is told."""

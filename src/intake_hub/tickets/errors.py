@@ -17,3 +17,7 @@ class UnknownAssignee(LookupError):
 
 class NotFound(LookupError):
     """No ticket with this number (or none this caller may see: the two look the same)."""
+
+
+class KeyReused(ValueError):
+    """An idempotency key came before with another body: answering it would be a guess."""

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from intake_hub.ids import uuid7
 from intake_hub.status import OPEN_STATUSES
 from intake_hub.storage.models import Agent, Event, Message, Ticket
-from intake_hub.tickets.errors import Conflict, NotAllowed
+from intake_hub.tickets.errors import Conflict, KeyReused, NotAllowed
 from intake_hub.tickets.outbound import Delivery, Outbound
 from intake_hub.tickets.read import find_ticket
 from intake_hub.tickets.views import MessageOut, Principal, ReplyOut, StatusOut, Via
@@ -31,10 +31,6 @@ Notice = Callable[[str, str, str], str | None]
 
 LEADS = ("supervisor", "admin")
 _KEYS = uuid.UUID("6f1d3c52-8a0e-4c55-9d0b-3c8f1e2a7b41")
-
-
-class KeyReused(ValueError):
-    """The reply's idempotency key came before with another text."""
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,14 @@ from intake_hub.jsonapi import (
     idempotency_key,
     idempotency_key_ok,
     json_response,
+    key_reused,
+    keyed_response,
     read_json,
 )
 from intake_hub.pages import render
 from intake_hub.periodic import Periodic
 from intake_hub.storage.webkeys import Claim, WebKeys
+from intake_hub.tickets.errors import KeyReused
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
 from intake_hub.webguard import cross_site
@@ -66,10 +69,6 @@ _KEY_FIELD = "idempotency_key"
 # A double click, a resubmit or a client's retry comes within minutes; a day is ample.
 KEY_RETENTION = timedelta(days=1)
 PRUNE_EVERY_S = 3600.0
-
-
-class KeyReused(Exception):
-    """The idempotency key came before with another body."""
 
 
 class NotYetStored(Exception):
@@ -209,16 +208,8 @@ class WebConnector:
         try:
             accepted, replayed = await self._accept(msg, started, key)
         except KeyReused:
-            raise BadRequest(
-                422,
-                "invalid_fields",
-                "The Idempotency-Key header was already used with another body.",
-                [FieldError(field="Idempotency-Key", message="already used with another body")],
-            ) from None
-        response = json_response(accepted, 202)
-        if replayed:
-            response.headers["Idempotent-Replayed"] = "true"
-        return response
+            raise key_reused("body") from None
+        return keyed_response(accepted, 202, replayed)
 
     async def form_page(self, request: web.Request) -> web.Response:
         """`GET /`: the form, usable without JavaScript, with a one-time key for this view."""
