@@ -307,9 +307,28 @@ def db_counts(path: Path) -> dict[str, int | str]:
     return {"messages_in": msgs, "tickets": tickets}
 
 
+def bench_connectors(home: Path) -> Path:
+    """The shipped channels, the web one with its per-client limits raised past the load.
+
+    The load generator is one address sending as fast as it can: counted against the
+    limits like any client (their cost is in the figures), never refused by them.
+    """
+    out = home / "connectors"
+    out.mkdir(parents=True, exist_ok=True)
+    for shipped in (ROOT / "connectors").glob("*.yaml"):
+        (out / shipped.name).write_bytes(shipped.read_bytes())
+    huge = "{count: 1000000, per: second}"
+    (out / "web.yaml").write_text(
+        "type: web\nname: web\nlimits:\n"
+        + "".join(f"  {k}: {huge}\n" for k in ("messages_per_ip", "messages_per_contact"))
+    )
+    return out
+
+
 def service_env(home: Path, port: int) -> dict[str, str]:
     """The service's environment: a fresh home, loopback only."""
     return os.environ | {
+        "INTAKE_HUB_CONNECTORS_DIR": str(bench_connectors(home)),
         "INTAKE_HUB_HOME": str(home),
         "INTAKE_HUB_HTTP_PORT": str(port),
         "INTAKE_HUB_HTTP_HOST": LOOPBACK,

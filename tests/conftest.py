@@ -117,6 +117,8 @@ def settings(tmp_path: Path) -> Settings:
         secret_key="test-secret-0123456789abcdef",
         retry_delays=(0.05, 0.1),
         concurrency=32,
+        # Most tests post the same form from one address; the limits' own tests turn them on.
+        rate_limits=False,
     )
 
 

@@ -30,6 +30,8 @@ from intake_hub.connectors.base import Connector, Core
 from intake_hub.connectors.registry import REGISTRY, load_connectors
 from intake_hub.jsonapi import ApiDoc
 from intake_hub.metrics import Metrics
+from intake_hub.ratelimit import Buckets
+from intake_hub.runtime.backlog import Backlog
 from intake_hub.runtime.services import Services, add_spool, build_services
 from intake_hub.stages import STAGE_NAMES
 from intake_hub.storage import agents, db
@@ -38,7 +40,7 @@ from intake_hub.tickets.assign import reassign
 from intake_hub.tickets.handling import Handling
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import Principal, TicketPage
-from intake_hub.webguard import secure_headers
+from intake_hub.webguard import ClientAddress, secure_headers
 
 __all__ = ["METRICS", "OUTBOUND", "READY", "SERVICES", "create_app"]
 
@@ -94,8 +96,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await db.close_db()
 
 
-def _lend(s: Services, metrics: Metrics) -> Core:
+def _lend(s: Services, metrics: Metrics, backlog: Backlog) -> Core:
     """The part of the core connectors may use."""
+    settings = s.settings
+    limits = Buckets(settings.home / "ratelimit.buckets") if settings.rate_limits else None
     return Core(
         emit=s.intake.emit,
         request=s.intake.request,
@@ -104,6 +108,9 @@ def _lend(s: Services, metrics: Metrics) -> Core:
         metrics=metrics,
         status=read.ticket_status,
         tickets_text=s.stages.tickets_text,
+        limits=limits,
+        client=ClientAddress(settings.trusted_proxies),
+        backlog=backlog,
     )
 
 
@@ -119,11 +126,26 @@ def _run(connector: Connector, app: web.Application) -> None:
     app.on_shutdown.append(stop)
 
 
+def _guard(app: web.Application, backlog: Backlog, limits: Buckets | None) -> None:
+    async def start(_app: web.Application) -> None:
+        backlog.start()
+
+    async def stop(_app: web.Application) -> None:
+        await backlog.stop()
+        if limits is not None:
+            limits.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
 def _mount_connectors(
     app: web.Application, s: Services, metrics: Metrics
 ) -> tuple[dict[str, Outbound], list[ApiDoc]]:
     """Every configured channel instance, one loop; returns their ways out and API docs."""
-    core = _lend(s, metrics)
+    backlog = Backlog(s.bus, s.pipeline.queues)
+    core = _lend(s, metrics, backlog)
+    _guard(app, backlog, core.limits)
     outbound: dict[str, Outbound] = {}
     docs: list[ApiDoc] = []
     for config in load_connectors(s.settings.connectors_dir):

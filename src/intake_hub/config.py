@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -61,6 +62,30 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
     return values
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is neither on nor off")
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    nets = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not an IP address or network") from None
+    return tuple(nets)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment; secrets never printed."""
@@ -83,6 +108,9 @@ class Settings:
     concurrency: int = 512
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
     spool_max: int = 100_000
+    rate_limits: bool = True
+    # Reverse proxies whose X-Forwarded-For names the client (CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +140,8 @@ class Settings:
             concurrency=_int(env, p + "CONCURRENCY", 512),
             retry_delays=_floats(env, p + "RETRY_DELAYS", (1.0, 5.0, 30.0)),
             spool_max=_int(env, p + "SPOOL_MAX", 100_000),
+            rate_limits=_switch(env, p + "RATE_LIMITS", True),
+            trusted_proxies=_networks(env, p + "TRUSTED_PROXIES"),
         )
 
     def check_secrets(self) -> None:

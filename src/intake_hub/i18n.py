@@ -39,6 +39,11 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "sent": "您的消息已发送，客服会在此工单中回复您。",
         "not_yet_stored": "工单正在创建中，请稍后再发送。",
         "reply_invalid": "请填写 1 至 10000 字的内容。",
+        "rate_limited": "提交太频繁了，请约 {wait}后再发送。您填写的内容已保留。",
+        "busy": "我们暂时忙不过来，请约 {wait}后再发送。您填写的内容已保留。",
+        "too_many_codes": "查询码错误次数过多，请约 {wait}后再试。",
+        "seconds": "{n} 秒",
+        "minutes": "{n} 分钟",
     },
     "en": {
         "title": "Contact customer service",
@@ -72,6 +77,11 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "sent": "Your message was sent. We will answer on this ticket.",
         "not_yet_stored": "Your ticket is still being opened; please send again in a moment.",
         "reply_invalid": "Please write between 1 and 10,000 characters.",
+        "rate_limited": "Too many messages in a short time; please send again in about {wait}. What you wrote is kept below.",  # noqa: E501
+        "busy": "We are very busy right now; please send again in about {wait}. What you wrote is kept below.",  # noqa: E501
+        "too_many_codes": "Too many wrong access codes were tried; please try again in about {wait}.",  # noqa: E501
+        "seconds": "{n} seconds",
+        "minutes": "{n} minutes",
     },
 }
 
@@ -93,3 +103,10 @@ def pick_lang(accept_language: str | None, override: str | None = None) -> Lang:
         if primary in ("zh", "en") and q > 0 and (best is None or q > best[0]):
             best = (q, "zh" if primary == "zh" else "en")
     return best[1] if best else "zh"
+
+
+def wait_text(lang: Lang, seconds: int) -> str:
+    """How long to wait, in words: seconds up to two minutes, then whole minutes."""
+    if seconds <= 120:
+        return TEXTS[lang]["seconds"].format(n=seconds)
+    return TEXTS[lang]["minutes"].format(n=-(-seconds // 60))

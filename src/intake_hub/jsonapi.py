@@ -58,11 +58,18 @@ class BadRequest(web.HTTPException):
     """Raised from a handler to answer with an `ErrorOut`."""
 
     def __init__(
-        self, status: int, error: str, message: str, fields: list[FieldError] | None = None
+        self,
+        status: int,
+        error: str,
+        message: str,
+        fields: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.status_code = status
         body = ErrorOut(error=error, message=message, fields=fields or [])
-        super().__init__(text=body.model_dump_json(), content_type="application/json")
+        super().__init__(
+            text=body.model_dump_json(), content_type="application/json", headers=headers
+        )
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -199,6 +206,8 @@ _ERRORS = {
     413: "Body too large",
     415: "Not JSON",
     422: "Invalid fields",
+    429: "Too many requests from this client; see Retry-After",
+    503: "Busy or unavailable for the moment; see Retry-After",
 }
 
 

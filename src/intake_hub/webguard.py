@@ -3,11 +3,19 @@ access log that never records a secret (access codes, WeChat signatures, tokens)
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+from collections.abc import Sequence
 from urllib.parse import unquote_plus, urlsplit
 
 from aiohttp import web, web_response
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
+
+log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Query parameters whose values are secrets or let a request be replayed.
 SECRET_PARAMS = frozenset({"code", "signature", "msg_signature", "echostr", "nonce", "timestamp"})
@@ -109,3 +117,56 @@ def cross_site(request: web.Request, public_url: str) -> bool:
     if site is not None:
         return site not in ("same-origin", "none")
     return origin is not None
+
+
+class ClientAddress:
+    """Who a request comes from, for counting: the peer, or the client a trusted proxy names.
+
+    Behind a reverse proxy every peer is the proxy; only a proxy listed in
+    `INTAKE_HUB_TRUSTED_PROXIES` is believed about `X-Forwarded-For`, read from the right
+    (the entries a client wrote itself come first). An IPv6 client counts by its /64, the
+    block one subscriber is given, or a new address per request would dodge every limit.
+    """
+
+    def __init__(self, trusted: Sequence[str] = ()) -> None:
+        self._trusted = [ipaddress.ip_network(net) for net in trusted]
+        self._warned = False
+
+    def __call__(self, request: web.BaseRequest) -> str:
+        """The counting key of the request's client (`203.0.113.7`, `2001:db8:1:2::/64`)."""
+        peer = _address(request.remote)
+        if peer is None:
+            return request.remote or "-"
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded is not None and self._is_trusted(peer):
+            for hop in reversed(forwarded.split(",")):
+                named = _address(hop.strip())
+                if named is None:
+                    break
+                peer = named
+                if not self._is_trusted(named):
+                    break
+        elif forwarded is not None and not self._warned and (peer.is_private or peer.is_loopback):
+            self._warned = True
+            log.warning(
+                "requests come through a proxy at %s that is not in INTAKE_HUB_TRUSTED_PROXIES:"
+                " every client behind it counts as that one address for the rate limits",
+                peer,
+            )
+        if isinstance(peer, ipaddress.IPv6Address):
+            if peer.ipv4_mapped is not None:
+                return str(peer.ipv4_mapped)
+            return str(ipaddress.IPv6Network((peer, 64), strict=False))
+        return str(peer)
+
+    def _is_trusted(self, address: IPAddress) -> bool:
+        return any(address in net for net in self._trusted)
+
+
+def _address(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None

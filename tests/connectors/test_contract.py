@@ -24,6 +24,7 @@ from intake_hub.connectors.registry import REGISTRY, load_connectors
 from intake_hub.envelope import Envelope
 from intake_hub.metrics import Metrics
 from intake_hub.ticketno import TicketNumbers
+from intake_hub.webguard import ClientAddress
 from tests.connectors.contract import Kit
 from tests.connectors.web.kit import KIT as WEB
 from tests.connectors.wechat.kit import KIT as WECHAT
@@ -73,6 +74,9 @@ def _lent(tmp_path: Path) -> Core:
         metrics=Metrics(),
         status=status,
         tickets_text=lambda tickets: None,
+        limits=None,
+        client=ClientAddress(),
+        backlog=lambda: 0,
     )
 
 

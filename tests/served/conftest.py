@@ -56,6 +56,7 @@ def start_service(home: Path, **env: str) -> Served:
             "INTAKE_HUB_HTTP_PORT": str(port),
             "INTAKE_HUB_ADMIN_TOKEN": ADMIN_TOKEN,
             "INTAKE_HUB_SECRET_KEY": "served-secret-0123456789abcdef",
+            "INTAKE_HUB_RATE_LIMITS": "off",
         }
         | env
     )

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, Self
+from typing import ClassVar, Literal, Protocol, Self
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from intake_hub.access import Links
 from intake_hub.envelope import Envelope, Identity, Reply
 from intake_hub.jsonapi import ApiDoc
 from intake_hub.metrics import Metrics
+from intake_hub.ratelimit import Buckets, Limit
 from intake_hub.status import OpenTicket
 from intake_hub.ticketno import TicketNumbers
 from intake_hub.tickets.outbound import Outbound
@@ -43,6 +44,23 @@ class ConnectorConfig(BaseModel):
         return True
 
 
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class Rate(BaseModel):
+    """A limit in a connector's YAML: `{count: 30, per: minute, burst: 10}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: PositiveInt
+    per: Literal["second", "minute", "hour", "day"]
+    burst: PositiveInt | None = Field(default=None, description="At once; default `count`")
+
+    def limit(self) -> Limit:
+        """The token bucket this rate describes."""
+        return Limit(rate=self.count / _SECONDS[self.per], burst=self.burst or self.count)
+
+
 # The ticket a number names (its own or a follow-up's) as its customer may see it; the
 # connector shows it only to whom the trust model allows (the code's holder).
 StatusLookup = Callable[[str], Awaitable[TicketStatus | None]]
@@ -60,6 +78,12 @@ class Core:
     status: StatusLookup
     # The customer's open tickets as the current reply rules word them ("my tickets").
     tickets_text: Callable[[Sequence[OpenTicket]], str | None]
+    # Rate limits shared by the instance's processes; None when the operator turned them off.
+    limits: Buckets | None
+    # The counting key of a request's client (trusted proxies honoured).
+    client: Callable[[web.BaseRequest], str]
+    # Messages waiting in the deepest stage queue: admission control's measure of "behind".
+    backlog: Callable[[], int]
 
 
 class Connector(Protocol):

@@ -31,6 +31,7 @@ from intake_hub.storage import db
 from intake_hub.storage.models import WeChatDelivery, WeChatNonce, WeChatOutbound, WeChatToken
 from intake_hub.testing import FakeWeChatApi
 from intake_hub.ticketno import TicketNumbers
+from intake_hub.webguard import ClientAddress
 
 TOKEN = "shopToken2024"
 APP_ID = "wx5823bf96d3bd56c7"
@@ -164,6 +165,9 @@ class FakeCore:
             metrics=Metrics(),
             status=self.status,
             tickets_text=lambda tickets: open_tickets_text(tickets, replies, LINKS, "zh"),
+            limits=None,
+            client=ClientAddress(),
+            backlog=lambda: 0,
         )
 
 

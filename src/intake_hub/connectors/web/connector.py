@@ -24,7 +24,8 @@ from intake_hub import ticketno
 from intake_hub.access import check_code, quoted_proof
 from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.web import openapi
-from intake_hub.connectors.web.normalize import reply_envelope, to_envelope
+from intake_hub.connectors.web.limits import Throttled, WebGuard, WebLimits
+from intake_hub.connectors.web.normalize import customer_ref, reply_envelope, to_envelope
 from intake_hub.connectors.web.schemas import (
     CustomerReplyAccepted,
     CustomerReplyIn,
@@ -32,6 +33,7 @@ from intake_hub.connectors.web.schemas import (
     WebMessageIn,
 )
 from intake_hub.envelope import Envelope, Identity
+from intake_hub.i18n import TEXTS, wait_text
 from intake_hub.ids import uuid7
 from intake_hub.jsonapi import (
     ApiDoc,
@@ -45,7 +47,7 @@ from intake_hub.jsonapi import (
     keyed_response,
     read_json,
 )
-from intake_hub.pages import render
+from intake_hub.pages import render, request_lang
 from intake_hub.periodic import Periodic
 from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.errors import KeyReused
@@ -57,10 +59,11 @@ log = logging.getLogger(__name__)
 
 
 class WebConfig(ConnectorConfig):
-    """`connectors/web.yaml`: the instance name (used as the envelope source)."""
+    """`connectors/web.yaml`: the instance name (used as the envelope source) and its limits."""
 
     type: Literal["web"] = "web"
     name: str = "web"
+    limits: WebLimits = WebLimits()
 
 
 # Namespace of the envelope ids of keyed messages (UUIDv5 of instance, key and ticket).
@@ -88,12 +91,14 @@ class WebConnector:
     core: Core
     keys: WebKeys = field(default_factory=WebKeys)
     _pruner: Periodic = field(init=False)
+    _guard: WebGuard = field(init=False)
 
     Config: ClassVar[type[ConnectorConfig]] = WebConfig
     type: ClassVar[str] = "web"
 
     def __post_init__(self) -> None:
         self._pruner = Periodic(f"{self.source} key pruning", PRUNE_EVERY_S, self._prune)
+        self._guard = WebGuard(self.source, self.config.limits, self.core)
 
     @classmethod
     def create(cls, config: ConnectorConfig, core: Core) -> Self:
@@ -206,9 +211,12 @@ class WebConnector:
         key = idempotency_key(request)
         msg = await read_json(request, WebMessageIn)
         try:
+            self._guard.message(request, customer_ref(msg.name, msg.contact).key)
             accepted, replayed = await self._accept(msg, started, key)
         except KeyReused:
             raise key_reused("body") from None
+        except Throttled as exc:
+            raise _json_throttled(exc) from None
         return keyed_response(accepted, 202, replayed)
 
     async def form_page(self, request: web.Request) -> web.Response:
@@ -233,7 +241,11 @@ class WebConnector:
             errors = field_errors(exc)
             return render(request, "form.html", http_status=422, errors=errors, values=values)
         try:
+            self._guard.message(request, customer_ref(msg.name, msg.contact).key)
             accepted, _ = await self._accept(msg, started, key)
+        except Throttled as exc:
+            # The page comes back with everything typed in it, to send again later.
+            return _throttled_page(request, exc, "form.html", errors=[], values=values)
         except KeyReused:
             # Edited after it was sent (back button): a fresh key lets this version go too.
             values[_KEY_FIELD] = _new_key()
@@ -248,10 +260,17 @@ class WebConnector:
             raise web.HTTPForbidden(text="Forms can only be sent from this site's own pages.")
 
     def _proven(self, request: web.Request, code: str) -> str | None:
-        """The canonical number of the path's ticket when `code` opens it; else None."""
-        number = ticketno.normalize(request.match_info["number"])
+        """The canonical number of the path's ticket when `code` opens it; else None.
+
+        Raises `Throttled` while this client or this ticket has had too many wrong codes,
+        whatever the code, so a guesser learns nothing more once stopped.
+        """
+        raw = request.match_info["number"]
+        number = ticketno.normalize(raw)
+        self._guard.code_attempt(request, number or raw)
         if number is None or not check_code(self.core.links.secret, number, code):
             return None
+        self._guard.code_was_right(request, number)
         return number
 
     async def _status(self, number: str) -> TicketStatus:
@@ -271,7 +290,10 @@ class WebConnector:
 
     async def status_page(self, request: web.Request) -> web.Response:
         """`GET /tickets/{number}?code=`: status, conversation and reply box; 404 says no more."""
-        number = self._proven(request, request.query.get("code", ""))
+        try:
+            number = self._proven(request, request.query.get("code", ""))
+        except Throttled as exc:
+            return _throttled_page(request, exc, "not_found.html")
         if number is None:
             return render(request, "not_found.html", http_status=404)
         return await self._page(request, await self._status(number))
@@ -284,11 +306,14 @@ class WebConnector:
         errors: Sequence[object] = (),
         text: str = "",
         key: str | None = None,
+        throttled: Throttled | None = None,
     ) -> web.Response:
+        extra = {} if throttled is None else _notice(request, throttled)
         return render(
             request,
             "status.html",
             http_status=http_status,
+            **extra,
             status=status,
             pretty=ticketno.pretty(status.number),
             code=self.core.links.code(status.number),
@@ -303,7 +328,10 @@ class WebConnector:
 
     async def api_status(self, request: web.Request) -> web.Response:
         """`GET /api/v1/tickets/{number}/status?code=`: the status page as JSON."""
-        number = self._proven(request, request.query.get("code", ""))
+        try:
+            number = self._proven(request, request.query.get("code", ""))
+        except Throttled as exc:
+            raise _json_throttled(exc) from None
         if number is None:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
         return json_response(await self._status(number))
@@ -335,14 +363,23 @@ class WebConnector:
         self._same_site(request)
         form = await request.post()
         code, text, sent_key = form.get("code"), form.get("text"), form.get(_KEY_FIELD)
-        number = self._proven(request, code if isinstance(code, str) else "")
+        try:
+            number = self._proven(request, code if isinstance(code, str) else "")
+        except Throttled as exc:
+            return _throttled_page(request, exc, "not_found.html")
         if number is None:
             return render(request, "not_found.html", http_status=404)
         typed = text if isinstance(text, str) else ""
         key = sent_key if isinstance(sent_key, str) and idempotency_key_ok(sent_key) else None
         try:
             msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
+            self._guard.reply(request, number)
             status = await self._reply(number, msg.text, started, key)
+        except Throttled as exc:
+            status = await self._status(number)
+            page = await self._page(request, status, exc.status, [], typed, key, exc)
+            page.headers.update(exc.headers)
+            return page
         except ValidationError:
             status = await self._status(number)
             return await self._page(request, status, 422, [_INVALID], typed, key)
@@ -356,12 +393,15 @@ class WebConnector:
         """`POST /api/v1/tickets/{number}/messages`: continue the conversation; 202."""
         started = time.perf_counter()
         body = await read_json(request, CustomerReplyIn)
-        number = self._proven(request, body.code)
-        if number is None:
-            raise BadRequest(404, "not_found", "No ticket with this number and code.")
         key = idempotency_key(request)
         try:
+            number = self._proven(request, body.code)
+            if number is None:
+                raise BadRequest(404, "not_found", "No ticket with this number and code.")
+            self._guard.reply(request, number)
             status = await self._reply(number, body.text, started, key)
+        except Throttled as exc:
+            raise _json_throttled(exc) from None
         except NotYetStored:
             raise BadRequest(
                 409, "not_yet_stored", "The ticket is still being opened; try again shortly."
@@ -386,3 +426,25 @@ def _status_path(request: web.Request, number: str, code: str, *, sent: bool = F
     lang = request.query.get("lang")
     suffix = f"&lang={lang}" if lang in ("zh", "en") else ""
     return f"/tickets/{number}?code={code}{suffix}{'&sent=1' if sent else ''}"
+
+
+def _json_throttled(exc: Throttled) -> BadRequest:
+    if exc.reason == "busy":
+        message = "We are very busy right now; please send again after Retry-After seconds."
+    else:
+        message = "Too many requests from this client; try again after Retry-After seconds."
+    return BadRequest(exc.status, exc.reason, message, headers=exc.headers)
+
+
+def _notice(request: web.Request, exc: Throttled) -> dict[str, str]:
+    lang = request_lang(request)
+    return {"notice": TEXTS[lang][exc.wording].format(wait=wait_text(lang, exc.retry_after))}
+
+
+def _throttled_page(
+    request: web.Request, exc: Throttled, template: str, **context: object
+) -> web.Response:
+    """The page again with the reason and the wait, and `Retry-After`."""
+    resp = render(request, template, http_status=exc.status, **_notice(request, exc), **context)
+    resp.headers.update(exc.headers)
+    return resp

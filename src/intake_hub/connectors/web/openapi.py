@@ -35,7 +35,7 @@ DOC = ApiDoc(
                 "requestBody": _body(WebMessageIn),
                 "responses": {
                     "202": json_content(WebMessageAccepted, "Accepted: the ticket number"),
-                    **error_responses(400, 413, 415, 422),
+                    **error_responses(400, 413, 415, 422, 429, 503),
                 },
             }
         },
@@ -54,7 +54,7 @@ DOC = ApiDoc(
                 ],
                 "responses": {
                     "200": json_content(TicketStatus, "The status"),
-                    **error_responses(404),
+                    **error_responses(404, 429),
                 },
             }
         },
@@ -66,7 +66,7 @@ DOC = ApiDoc(
                 "requestBody": _body(CustomerReplyIn),
                 "responses": {
                     "202": json_content(CustomerReplyAccepted, "Accepted onto the ticket"),
-                    **error_responses(400, 404, 409, 413, 415, 422),
+                    **error_responses(400, 404, 409, 413, 415, 422, 429, 503),
                 },
             }
         },
