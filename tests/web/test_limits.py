@@ -13,6 +13,10 @@ import pytest
 
 from intake_hub.app import create_app
 from intake_hub.config import Settings
+from intake_hub.connectors.registry import load_connectors
+from intake_hub.connectors.web.connector import WebConfig
+from intake_hub.connectors.web.limits import WebLimits
+from tests.conftest import ROOT
 from tests.web.conftest import Client, post_message, settle
 
 SMALL = """type: web
@@ -39,9 +43,7 @@ def limited(
         connectors.mkdir(exist_ok=True)
         (connectors / "web.yaml").write_text(yaml)
         app = create_app(
-            replace(
-                settings, connectors_dir=connectors, rate_limits=True, trusted_proxies=trusted
-            )
+            replace(settings, connectors_dir=connectors, rate_limits=True, trusted_proxies=trusted)
         )
         return await aiohttp_client(app)
 
@@ -149,8 +151,7 @@ async def test_wrong_codes_lock_the_ticket_and_right_codes_never_count(limited: 
         assert resp.status == 200
     wrong = "0" * len(code)
     statuses = [
-        (await client.get(f"/api/v1/tickets/{number}/status?code={wrong}")).status
-        for _ in range(4)
+        (await client.get(f"/api/v1/tickets/{number}/status?code={wrong}")).status for _ in range(4)
     ]
     assert statuses == [404, 404, 404, 429]
     page = await client.get(f"/tickets/{number}?code={code}&lang=en")
@@ -193,3 +194,20 @@ async def test_replies_on_one_ticket_are_limited(limited: Make) -> None:
     html = await resp.text()
     assert "补充 3</textarea>" in html
     assert re.search(r"about \d+ minutes", html)
+
+
+async def test_ipv6_clients_count_by_their_64(limited: Make) -> None:
+    """Six IPv6 addresses of one /64 share a bucket; the next /64 has its own."""
+    client = await limited(trusted=("127.0.0.0/8",))
+    headers = [{"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"} for n in range(6)]
+    headers.append({"X-Forwarded-For": "2001:db8:1:3::1"})
+    answers = await _post_all(client, [_body(n) for n in range(7)], headers)
+    assert sorted(s for s, _, _ in answers[:6]) == [202] * 5 + [429]
+    assert answers[6][0] == 202
+
+
+def test_shipped_web_yaml_states_the_defaults() -> None:
+    """`connectors/web.yaml` shows operators the limits they get when they leave it alone."""
+    [web] = [c for c in load_connectors(ROOT / "connectors", env={}) if c.type == "web"]
+    assert isinstance(web, WebConfig)
+    assert web.limits == WebLimits()

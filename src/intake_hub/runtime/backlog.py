@@ -12,15 +12,18 @@ from intake_hub.bus import Bus
 from intake_hub.periodic import Periodic
 
 SAMPLE_EVERY_S = 0.1
+# On RabbitMQ each sample is a round trip per queue and lane: fewer, the queues are deep.
+BROKER_SAMPLE_EVERY_S = 0.5
 
 
 class Backlog:
     """The largest depth among the stage queues at the last sample (0 until the first)."""
 
-    def __init__(self, bus: Bus, queues: Sequence[str], every_s: float = SAMPLE_EVERY_S) -> None:
+    def __init__(self, bus: Bus, queues: Sequence[str]) -> None:
         self._bus = bus
         self._queues = list(queues)
         self.depth = 0
+        every_s = BROKER_SAMPLE_EVERY_S if bus.durable else SAMPLE_EVERY_S
         self._sampler = Periodic("backlog sampling", every_s, self._sample)
 
     def __call__(self) -> int:
