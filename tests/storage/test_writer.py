@@ -43,7 +43,14 @@ async def test_new_ticket_with_customer_messages_and_events(
     messages = await Message.filter(ticket_id=ticket.id).order_by("created_at").values()
     assert [(m["direction"], m["kind"]) for m in messages] == [("in", None), ("out", "ack")]
     assert messages[0]["external_id"] == env.external_id
-    assert await _kinds(env.ticket) == ["assigned", "classified", "created"]
+    assert await _kinds(env.ticket) == ["created"]
+    created = await Event.get(kind="created")
+    assert created.data["labels"]["category"] == "logistics"
+    assert created.data["route"] == {
+        "team": "aftersales",
+        "assignee": "li",
+        "reasons": ["least loaded"],
+    }
 
 
 async def test_unknown_assignee_leaves_ticket_unassigned(
@@ -75,7 +82,7 @@ async def test_redelivery_makes_no_second_row(database: str, make_env: EnvFactor
     assert (again.ticket, again.created, again.duplicate) == (env.ticket, False, True)
     assert await Ticket.all().count() == 1
     assert await Message.all().count() == 2
-    assert await Event.all().count() == 3
+    assert await Event.all().count() == 1
 
 
 async def test_fifty_concurrent_saves_of_one_envelope(database: str, make_env: EnvFactory) -> None:
@@ -116,7 +123,7 @@ async def test_followup_joins_open_ticket(database: str, make_env: EnvFactory) -
     assert await Ticket.all().count() == 1
     alias = await TicketAlias.get(number=second.ticket).prefetch_related("ticket")
     assert alias.ticket.number == first.ticket
-    assert await _kinds(first.ticket) == ["assigned", "classified", "created", "message"]
+    assert await _kinds(first.ticket) == ["created", "message"]
     ticket = await Ticket.get(number=first.ticket)
     assert ticket.updated_at >= second.received_at
 

@@ -178,7 +178,7 @@ async def _store(
 
 async def insert_claimants(sql: Sql, claimants: Sequence[CustomerRow], now_db: Any) -> None:
     """Insert the customers made for claimed contacts: unverified, nobody's identity."""
-    await sql.insert(
+    await sql.insert_new(
         "customer",
         columns(Customer, *_CUSTOMER_COLS),
         [

@@ -7,14 +7,18 @@ report how many rows went in, `IN` lists, and an explicit transaction around it 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from intake_hub.storage.outcome import LostRace
 
 Row = Sequence[Any]
 Column = tuple[str, str]  # name and PostgreSQL type
@@ -38,6 +42,17 @@ class Sql:
         self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
     ) -> int:
         """Insert rows, skipping any that hit a unique constraint; return how many went in."""
+        raise NotImplementedError
+
+    async def insert_new(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert rows that must all be new; a unique clash raises `LostRace`.
+
+        Without `ON CONFLICT` PostgreSQL does not probe every unique index before each row
+        (the index insert checks uniqueness anyway), and a clash aborts the transaction,
+        which a lost race starts over in any case.
+        """
         raise NotImplementedError
 
     def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
@@ -91,6 +106,20 @@ class _Sqlite(Sql):
         )
         return int(cursor.rowcount)
 
+    async def insert_new(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        marks = ", ".join("?" * len(columns))
+        try:
+            await self._conn.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise LostRace(table) from exc
+
     def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
         if not values:
             return "0 = 1", []
@@ -112,6 +141,22 @@ def _numbered(sql: str) -> str:
     return "".join(out)
 
 
+def _unnest(table: str, columns: Sequence[Column]) -> str:
+    # One array per column: the statement text is the same for any row count,
+    # so asyncpg prepares it once.
+    names = ", ".join(f'"{name}"' for name, _ in columns)
+    arrays = ", ".join(
+        f"${i}::{'text' if pgtype == 'jsonb' else pgtype}[]"
+        for i, (_, pgtype) in enumerate(columns, start=1)
+    )
+    cols = ", ".join(
+        f"c{i}::jsonb" if pgtype == "jsonb" else f"c{i}"
+        for i, (_, pgtype) in enumerate(columns, start=1)
+    )
+    aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
+    return f'INSERT INTO "{table}" ({names}) SELECT {cols} FROM unnest({arrays}) AS u({aliases})'
+
+
 class _Postgres(Sql):
     postgres = True
     greatest = "GREATEST"
@@ -131,24 +176,23 @@ class _Postgres(Sql):
     ) -> int:
         if not rows:
             return 0
-        # One array per column: the statement text is the same for any row count,
-        # so asyncpg prepares it once.
-        names = ", ".join(f'"{name}"' for name, _ in columns)
-        arrays = ", ".join(
-            f"${i}::{'text' if pgtype == 'jsonb' else pgtype}[]"
-            for i, (_, pgtype) in enumerate(columns, start=1)
-        )
-        cols = ", ".join(
-            f"c{i}::jsonb" if pgtype == "jsonb" else f"c{i}"
-            for i, (_, pgtype) in enumerate(columns, start=1)
-        )
-        aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
         status = await self._conn.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {cols} FROM unnest({arrays}) '
-            f"AS u({aliases}) ON CONFLICT DO NOTHING",
+            f"{_unnest(table, columns)} ON CONFLICT DO NOTHING",
             *[[row[i] for row in rows] for i in range(len(columns))],
         )
         return int(status.rsplit(" ", 1)[1])
+
+    async def insert_new(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        try:
+            await self._conn.execute(
+                _unnest(table, columns), *[[row[i] for row in rows] for i in range(len(columns))]
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise LostRace(table) from exc
 
     def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
         return f"{column} = ANY(?::{pgtype}[])", [list(values)]

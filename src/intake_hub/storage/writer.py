@@ -111,7 +111,10 @@ class TicketWriter:
         for attempt in range(1, self.attempts + 1):
             try:
                 async with transaction(client) as sql:
-                    return await Batch(sql, envs, self.followup_window).run()
+                    # The first pass takes every envelope for new, the usual case, and lets
+                    # the unique keys say otherwise; a pass after a clash looks them up.
+                    batch = Batch(sql, envs, self.followup_window, assume_new=attempt == 1)
+                    return await batch.run()
             except _RETRYABLE:
                 # Another writer stored some of these first (or PostgreSQL picked us as
                 # the deadlock victim): start over, and the next pass sees its rows.
