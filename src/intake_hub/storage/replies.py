@@ -14,13 +14,17 @@ from intake_hub.storage.sql import Sql
 
 MAX_OPEN = 20
 
-# One row per customer, channel and window; the upsert increments and returns the count in
-# one statement, so two workers answering the same customer cannot both read "2 of 3".
-_TAKE = (
-    "INSERT INTO auto_reply_count (channel, customer_key, window_start, n) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (channel, customer_key, window_start) "
-    "DO UPDATE SET n = auto_reply_count.n + excluded.n RETURNING n"
+# One row per customer, channel and window; the upsert increments and returns the counts
+# in one statement, so two workers answering the same customer cannot both read "2 of 3".
+_INTO = "INSERT INTO auto_reply_count (channel, customer_key, window_start, n) "
+_ADD = (
+    " ON CONFLICT (channel, customer_key, window_start) "
+    "DO UPDATE SET n = auto_reply_count.n + excluded.n "
+    "RETURNING channel, customer_key, window_start, n"
 )
+_PG_ROWS = "SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::int[])"
+# SQLite's limit on a statement's parameters is 32,766; a group is rarely over a few hundred.
+_SQLITE_KEYS = 1000
 
 _Key = tuple[str, str, datetime]
 
@@ -62,12 +66,21 @@ class _Take:
 async def _take_all(sql: Sql, batch: Sequence[_Take]) -> list[bool]:
     """Add each key's count in one upsert returning the new total; callers get their places."""
     wanted = Counter(t.key for t in batch)
-    totals: dict[_Key, int] = {}
     # Sorted, so two processes take the row locks in the same order.
-    for key in sorted(wanted):
-        channel, customer, start = key
-        rows = await sql.fetch(_TAKE, (channel, customer, sql.dt(start), wanted[key]))
-        totals[key] = int(rows[0][0])
+    keys = sorted(wanted)
+    if sql.postgres:
+        columns = [[k[0] for k in keys], [k[1] for k in keys], [sql.dt(k[2]) for k in keys]]
+        rows = await sql.fetch(_INTO + _PG_ROWS + _ADD, [*columns, [wanted[k] for k in keys]])
+    else:
+        rows = []
+        for i in range(0, len(keys), _SQLITE_KEYS):
+            chunk = keys[i : i + _SQLITE_KEYS]
+            values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            args = [a for k in chunk for a in (k[0], k[1], sql.dt(k[2]), wanted[k])]
+            rows += await sql.fetch(f"{_INTO}VALUES {values}{_ADD}", args)
+    # RETURNING names each row by its key, the window start as the driver gives it back.
+    by_db = {(k[0], k[1], sql.dt(k[2])): k for k in keys}
+    totals = {by_db[(ch, ck, ws)]: int(n) for ch, ck, ws, n in rows}
     place = {key: totals[key] - n for key, n in wanted.items()}
     allowed = []
     for t in batch:
