@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.served.conftest import Served
+from tests.served.conftest import Served, start_service
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -111,3 +111,34 @@ def test_customer_continues_the_conversation_from_the_status_page(
     assert texts == ["The kettle arrived with a cracked lid.", "Photo: the crack is 3 cm <long>."]
     page.screenshot(path=str(tmp_path / "replied.png"), full_page=True)
     context.close()
+
+
+def test_a_form_over_the_limit_says_when_and_keeps_the_text(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The third form from one contact within the hour: the wait in words, the text kept."""
+    home, connectors = tmp_path / "home", tmp_path / "connectors"
+    home.mkdir()
+    connectors.mkdir()
+    (connectors / "web.yaml").write_text(
+        "type: web\nname: web\nlimits:\n  messages_per_contact: {count: 2, per: hour}\n"
+    )
+    served = start_service(
+        home, INTAKE_HUB_CONNECTORS_DIR=str(connectors), INTAKE_HUB_RATE_LIMITS="on"
+    )
+    try:
+        page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844})
+        for n in range(3):
+            page.goto(served.url + "/")
+            page.fill("input[name=name]", "陈先生")
+            page.fill("input[name=contact]", "13912345678")
+            page.fill("textarea[name=text]", f"第 {n + 1} 次：发票抬头写错了，能重开吗？")
+            page.click("button[type=submit]")
+        assert "提交太频繁了" in page.locator("#notice").inner_text()
+        assert "分钟" in page.locator("#notice").inner_text()
+        typed = page.locator("textarea[name=text]").input_value()
+        assert typed == "第 3 次：发票抬头写错了，能重开吗？"
+        assert page.locator("input[name=contact]").input_value() == "13912345678"
+        page.screenshot(path=str(tmp_path / "limited.png"), full_page=True)
+    finally:
+        served.stop()
