@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -168,6 +168,8 @@ class MemoryBus:
         self._retry_handles: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._closed = False
+        # Told of the bodies of dead letters dropped for good (the embedded journal's hook).
+        self.purged: Callable[[Sequence[bytes]], None] | None = None
 
     @property
     def durable(self) -> bool:
@@ -287,9 +289,11 @@ class MemoryBus:
     async def purge_dead(self, queue: str, ids: Collection[str] | None = None) -> int:
         """Forget dead letters."""
         q = self._queues[queue]
-        before = len(q.dead)
-        q.dead = [d for d in q.dead if ids is not None and d.id not in ids]
-        return before - len(q.dead)
+        gone = [d for d in q.dead if ids is None or d.id in ids]
+        q.dead = [d for d in q.dead if d not in gone]
+        if gone and self.purged is not None:
+            self.purged([d.body for d in gone])
+        return len(gone)
 
     async def depth(self, queue: str) -> int:
         """Messages waiting, retries due later included."""

@@ -10,10 +10,9 @@ from uuid import UUID
 from intake_hub import topics
 from intake_hub.bus import Bus, Consumer
 from intake_hub.envelope import Envelope, Reply
-from intake_hub.runtime.spool import Spooler
+from intake_hub.runtime.spool import Keeper
 
 log = logging.getLogger(__name__)
-
 
 
 class Intake:
@@ -28,7 +27,7 @@ class Intake:
         self,
         bus: Bus,
         on_received: Callable[[Envelope], None] | None = None,
-        spooler: Spooler | None = None,
+        spooler: Keeper | None = None,
     ) -> None:
         self._bus = bus
         self.spooler = spooler
@@ -37,11 +36,11 @@ class Intake:
         self._on_received = on_received
 
     async def start(self) -> None:
-        """Begin listening for this node's replies (the app starts the spooler, see `app.py`)."""
+        """Begin listening for this node's replies (the app starts the keeper, see `app.py`)."""
         self._listener = await self._bus.listen(topics.reply_topic(self._bus.node), self._deliver)
 
     async def close(self) -> None:
-        """Stop listening and close the spooler; waiting connectors fall back to sending later."""
+        """Stop listening and close the keeper; waiting connectors fall back to sending later."""
         if self._listener is not None:
             await self._listener.cancel()
         for fut in self._waiting.values():
@@ -50,7 +49,10 @@ class Intake:
             await self.spooler.close()
 
     async def emit(self, env: Envelope) -> None:
-        """Publish a new message; returns once the bus (or the durable spool) has it safely."""
+        """Publish a new message; returns once the bus or the durable spool has it safely.
+
+        The embedded default always writes the spool first (fsynced), so a 202 survives a crash.
+        """
         if self.spooler is not None:
             await self.spooler.publish(topics.received(env.channel), env)
         else:

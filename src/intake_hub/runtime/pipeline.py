@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from intake_hub import topics
 from intake_hub.bus import ATTEMPT, Bus, Consumer, QueueSpec, RetryPolicy, Unroutable
@@ -12,6 +12,9 @@ from intake_hub.metrics import Metrics
 from intake_hub.stages import STAGES, StageFn, StageSpec
 
 log = logging.getLogger(__name__)
+
+# Told of each envelope whose last local stage finished (stored, or dropped by a stage).
+Settled = Callable[[Envelope], None]
 
 
 def topology(retry: RetryPolicy) -> list[QueueSpec]:
@@ -61,6 +64,8 @@ class Pipeline:
         self._prefetch = prefetch
         self._metrics = metrics
         self._consumers: list[Consumer] = []
+        # The embedded journal's hook: a message's row may go once persistence committed it.
+        self.settled: Settled | None = None
 
     @property
     def queues(self) -> list[str]:
@@ -100,6 +105,7 @@ class _GroupHandler:
         self._steps = [(spec, pipeline._functions[spec.name]) for spec in group]
         self._max_attempts = pipeline._retry.max_attempts
         self._out = out
+        self._pipeline = pipeline
 
     async def __call__(self, env: Envelope) -> None:
         for spec, fn in self._steps:
@@ -112,12 +118,20 @@ class _GroupHandler:
                 raise
             self._metrics.stage_processed.labels(spec.name).inc()
             if result is None:
+                self._settle(env)
                 return
             env = result
             if spec.replies and env.reply_to and env.reply is not None:
                 await self._send_reply(env)
         if self._out is not None:
             await self._bus.publish(self._out, env)
+        else:
+            self._settle(env)
+
+    def _settle(self, env: Envelope) -> None:
+        settled = self._pipeline.settled
+        if settled is not None:
+            settled(env)
 
     async def _send_reply(self, env: Envelope) -> None:
         assert env.reply_to is not None

@@ -6,12 +6,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from intake_hub.access import Links
-from intake_hub.bus import Bus, RetryPolicy, make_bus
+from intake_hub.bus import Bus, MemoryBus, RetryPolicy, make_bus
 from intake_hub.config import Settings
 from intake_hub.metrics import Metrics
 from intake_hub.rules import RuleSet, load_rules
 from intake_hub.rules.reload import RulesReloader
 from intake_hub.runtime.intake import Intake
+from intake_hub.runtime.journal import keep_journal
 from intake_hub.runtime.pipeline import Pipeline
 from intake_hub.runtime.spool import Spool, Spooler, spool_path
 from intake_hub.runtime.stageset import StageSet
@@ -37,13 +38,18 @@ class Services:
 
 
 def add_spool(s: Services, metrics: Metrics) -> None:
-    """Put a durable spool behind `Intake.emit` of an instance publishing to RabbitMQ."""
+    """Put the node's durable spool behind `Intake.emit`, so a 2xx means "on disk".
+
+    Publishing to RabbitMQ, it holds messages only while the broker is away (`Spooler`);
+    on the in-process bus it holds every message until persistence stored it (`Journal`).
+    """
     bus = s.bus
-    if not bus.durable:
-        return
     spool = Spool(spool_path(s.settings.home, s.numbers.node), s.settings.spool_max)
-    s.intake.spooler = Spooler(bus, spool, lambda: bus.connected)
     metrics.spool_depth.set_function(lambda: spool.depth)
+    if bus.durable:
+        s.intake.spooler = Spooler(bus, spool, lambda: bus.connected)
+    elif isinstance(bus, MemoryBus):
+        keep_journal(bus, spool, s.intake, s.pipeline)
 
 
 def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -> Services:

@@ -1,10 +1,11 @@
-"""The gateway's durable spool: what it accepts while the broker is unreachable.
+"""The durable spool behind `Intake.emit`, and the gateway's use of it.
 
 `Spool` is one SQLite file per node slot under `INTAKE_HUB_HOME/spool/`, written in group
 commits (WAL, `synchronous=FULL`: every commit is fsynced before the appenders return).
-`Spooler` sits behind `Intake.emit`: it publishes straight to the bus while the broker is
-up and the spool is empty, otherwise appends to the spool, and forwards the spool in order
-once the broker is back, deleting each row only after its publish was confirmed.
+`Spooler` sits behind a gateway's `Intake.emit`: it publishes straight to the bus while
+the broker is up and the spool is empty, otherwise appends to the spool, and forwards the
+spool in order once the broker is back, deleting each row only after its publish was
+confirmed. The embedded default keeps every message in it (`runtime/journal.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from intake_hub.bus import BrokerUnreachable, Bus, BusError, Unroutable, codec
 from intake_hub.envelope import Envelope
@@ -58,6 +59,47 @@ class SpoolFull(BusError):
         self.retry_after = retry_after
 
 
+class SpoolUnwritable(SpoolFull):
+    """The spool's disk refused a write (full, read-only, I/O error): refuse, ask to retry."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        BusError.__init__(self, f"spool {path} cannot be written: {exc}")
+        self.retry_after = RETRY_AFTER_S
+
+
+class SpoolState(Protocol):
+    """What `/readyz` reads of a spool."""
+
+    @property
+    def depth(self) -> int:
+        """Messages waiting to be handed to the bus."""
+
+    @property
+    def full(self) -> bool:
+        """Whether the next message would be refused."""
+
+
+class Keeper(Protocol):
+    """What stands behind `Intake.emit` to keep accepted messages on disk."""
+
+    @property
+    def spool(self) -> SpoolState:
+        """Its spool, as `/readyz` shows it."""
+
+    @property
+    def broker_up(self) -> bool:
+        """Whether messages reach the bus right now."""
+
+    async def start(self, link: Link | None = None, unlink: Link | None = None) -> None:
+        """Open the spool, run `link` (connect, declare, consume) and begin feeding the bus."""
+
+    async def publish(self, topic: str, env: Envelope) -> None:
+        """Return once `env` is safely kept (raises `SpoolFull` or `Unroutable`)."""
+
+    async def close(self) -> None:
+        """Stop; what is still on disk waits for the next start."""
+
+
 class Spool:
     """Messages in arrival order in one SQLite file; `append` returns once fsynced."""
 
@@ -68,8 +110,11 @@ class Spool:
         self._conn: sqlite3.Connection | None = None
         # One thread owns the connection, so calls never overlap and stay in order.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
-        self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[str, bytes, asyncio.Future[int]]] = []
+        # Deletes ride along with the next group commit: a lost one only means a replay.
+        self._removals: list[int] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -85,7 +130,10 @@ class Spool:
 
     async def open(self) -> None:
         """Open (or create) the file and count what an earlier process left in it."""
-        self.depth = await self._run(self._open)
+        try:
+            self.depth = await self._run(self._open)
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolUnwritable(self.path, exc) from exc
         if self.depth:
             log.warning(
                 "spool %s holds %d messages from before; forwarding them", self.path, self.depth
@@ -101,50 +149,93 @@ class Spool:
         """Whether one more append would go past the limit."""
         return self.depth + len(self._pending) >= self.limit
 
-    async def append(self, topic: str, body: bytes) -> None:
-        """Add one message; returns once it is committed and fsynced (raises `SpoolFull`)."""
+    async def append(self, topic: str, body: bytes) -> int:
+        """Add one message; returns its seq once committed and fsynced.
+
+        Raises `SpoolFull` at the limit, `SpoolUnwritable` when the disk refuses the write.
+        """
         if self.full:
             raise SpoolFull(self.depth + len(self._pending))
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((topic, body, fut))
+        self._kick()
+        return await fut
+
+    def discard(self, seqs: Sequence[int]) -> None:
+        """Delete rows with the next group commit, without waiting for it."""
+        self._removals.extend(seqs)
+        self._kick()
+
+    def _kick(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await fut
 
-    def _insert(self, rows: Sequence[tuple[str, bytes]]) -> None:
-        assert self._conn is not None
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _commit(
+        self, rows: Sequence[tuple[str, bytes]], removals: Sequence[int]
+    ) -> tuple[int, int]:
+        """Insert `rows`, delete `removals`, one fsync; the last seq inserted and rows deleted."""
+        conn = self._conn
+        if conn is None:
+            raise sqlite3.ProgrammingError("the spool is closed")
         try:
-            self._conn.executemany("INSERT INTO spool (topic, body) VALUES (?, ?)", rows)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO spool (topic, body) VALUES (?, ?)", rows)
+            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+            cur = conn.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in removals])
+            removed = cur.rowcount if removals else 0
+            conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (SQLITE_FULL does), or COMMIT itself failed.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        return last, removed
 
     async def _flush(self) -> None:
         # Group commit: everything appended while one commit runs goes into the next one.
-        while self._pending:
+        failed: list[int] = []
+        while self._pending or self._removals:
             batch, self._pending = self._pending, []
+            removals, self._removals = self._removals, []
             try:
-                await self._run(self._insert, [(topic, body) for topic, body, _ in batch])
+                last, removed = await self._run(
+                    self._commit, [(topic, body) for topic, body, _ in batch], removals
+                )
             except Exception as exc:
+                log.error("spool %s: write failed: %s", self.path, exc)
+                error = SpoolUnwritable(self.path, exc)
                 for _, _, fut in batch:
                     if not fut.done():
-                        fut.set_exception(exc)
+                        fut.set_exception(error)
+                failed += removals
                 continue
-            self.depth += len(batch)
-            for _, _, fut in batch:
+            self.depth += len(batch) - removed
+            # One writer in one transaction: AUTOINCREMENT handed out consecutive seqs.
+            first = last - len(batch) + 1
+            for i, (_, _, fut) in enumerate(batch):
                 if not fut.done():
-                    fut.set_result(None)
+                    fut.set_result(first + i)
+        # Deletes that failed are tried again with the next commit, not in a loop now.
+        self._removals[:0] = failed
 
-    def _head(self, n: int) -> list[tuple[int, str, bytes]]:
+    def _head(self, n: int, after: int) -> list[tuple[int, str, bytes]]:
         assert self._conn is not None
-        cur = self._conn.execute("SELECT seq, topic, body FROM spool ORDER BY seq LIMIT ?", (n,))
+        cur = self._conn.execute(
+            "SELECT seq, topic, body FROM spool WHERE seq > ? ORDER BY seq LIMIT ?", (after, n)
+        )
         return [(int(seq), str(topic), bytes(body)) for seq, topic, body in cur]
 
-    async def head(self, n: int) -> list[tuple[int, str, bytes]]:
-        """The oldest `n` messages as (seq, topic, body), left in place."""
-        return await self._run(self._head, n)
+    async def head(self, n: int, after: int = 0) -> list[tuple[int, str, bytes]]:
+        """The oldest `n` messages after seq `after` as (seq, topic, body), left in place."""
+        return await self._run(self._head, n, after)
+
+    def _last(self) -> int:
+        assert self._conn is not None
+        return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM spool").fetchone()[0])
+
+    async def last(self) -> int:
+        """The newest seq in the file (0 when empty)."""
+        return await self._run(self._last)
 
     def _delete(self, seqs: Sequence[int]) -> int:
         assert self._conn is not None
@@ -166,10 +257,13 @@ class Spool:
             self._conn = None
 
     async def close(self) -> None:
-        """Wait for appends in progress, then close the file."""
-        if self._flusher is not None:
+        """Wait for appends and deletes in progress, then close the file."""
+        while self._flusher is not None and not self._flusher.done():
             with contextlib.suppress(Exception):
                 await self._flusher
+        if self._closed:
+            return
+        self._closed = True
         await self._run(self._close)
         self._executor.shutdown(wait=True)
 
@@ -331,4 +425,13 @@ def spool_path(home: Path, node: int) -> Path:
     return home / "spool" / f"node-{node}.sqlite3"
 
 
-__all__ = ["SPOOL_MAX", "Spool", "SpoolFull", "Spooler", "spool_path"]
+__all__ = [
+    "SPOOL_MAX",
+    "Keeper",
+    "Spool",
+    "SpoolFull",
+    "SpoolState",
+    "SpoolUnwritable",
+    "Spooler",
+    "spool_path",
+]
