@@ -73,6 +73,13 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is neither on nor off")
 
 
+def _processes(env: Mapping[str, str], name: str) -> int:
+    count = _int(env, name, os.cpu_count() or 1)
+    if not 1 <= count <= 64:
+        raise ConfigError(f"{name}={count} is not between 1 and 64")
+    return count
+
+
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name) or ""
     nets = []
@@ -109,6 +116,8 @@ class Settings:
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
     spool_max: int = 100_000
     rate_limits: bool = True
+    # Processes `serve` runs (each a whole embedded instance); `from_env` defaults to the cores.
+    processes: int = 1
     # Reverse proxies whose X-Forwarded-For names the client (CIDRs); none by default.
     trusted_proxies: tuple[str, ...] = ()
 
@@ -141,6 +150,7 @@ class Settings:
             retry_delays=_floats(env, p + "RETRY_DELAYS", (1.0, 5.0, 30.0)),
             spool_max=_int(env, p + "SPOOL_MAX", 100_000),
             rate_limits=_switch(env, p + "RATE_LIMITS", True),
+            processes=_processes(env, p + "PROCESSES"),
             trusted_proxies=_networks(env, p + "TRUSTED_PROXIES"),
         )
 

@@ -103,3 +103,35 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+def merge_expositions(texts: Iterable[bytes]) -> bytes:
+    """Several processes' Prometheus texts as one: samples with the same name and labels
+    are added up (counters, histogram buckets, queue depths), `*_created` keeps the oldest.
+    """
+    families: dict[str, tuple[list[str], dict[str, float]]] = {}
+    current: dict[str, float] | None = None
+    for text in texts:
+        for line in text.decode().splitlines():
+            if line.startswith("# HELP "):
+                name = line.split(" ", 3)[2]
+                if name not in families:
+                    families[name] = ([], {})
+                headers, current = families[name]
+                if not headers:
+                    headers.append(line)
+            elif line.startswith("# TYPE ") and current is not None:
+                headers = families[line.split(" ", 3)[2]][0]
+                if len(headers) == 1:
+                    headers.append(line)
+            elif line and not line.startswith("#") and current is not None:
+                key, _, value = line.rpartition(" ")
+                if key in current and key.split("{", 1)[0].endswith("_created"):
+                    current[key] = min(current[key], float(value))
+                else:
+                    current[key] = current.get(key, 0.0) + float(value)
+    out = []
+    for headers, samples in families.values():
+        out += headers
+        out += [f"{key} {value!r}" for key, value in samples.items()]
+    return ("\n".join(out) + "\n").encode()

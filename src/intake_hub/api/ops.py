@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from intake_hub.api.peers import Peers
 from intake_hub.bus import BusError
 from intake_hub.jsonapi import BadRequest, error_response
-from intake_hub.metrics import Metrics
+from intake_hub.metrics import Metrics, merge_expositions
 from intake_hub.runtime.services import Services
 from intake_hub.runtime.spool import SpoolFull
 from intake_hub.storage import db
@@ -22,6 +23,8 @@ METRICS = web.AppKey("metrics", Metrics)
 READY = web.AppKey("ready", bool)
 SERVICES = web.AppKey("services", Services)
 OPENAPI = web.AppKey("openapi", bytes)
+# The other processes of this `serve`, when it runs several.
+PEERS = web.AppKey("peers", Peers)
 
 
 @web.middleware
@@ -90,12 +93,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus text exposition; queue depths are read from the bus now, once per scrape."""
+    """Prometheus text exposition; queue depths are read from the bus now, once per scrape.
+
+    Under a `serve` of several processes, the answer adds up every process's figures;
+    `?scope=process` gives this process's own (what the others ask each other for).
+    """
     s = request.app[SERVICES]
     await request.app[METRICS].sample_queues(s.bus.depth, s.pipeline.queues)
+    body = request.app[METRICS].render()
+    peers = request.app.get(PEERS)
+    if peers is not None and request.query.get("scope") != "process":
+        body = merge_expositions([body, *await peers.get("/metrics?scope=process")])
     return web.Response(
-        body=request.app[METRICS].render(),
-        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
     )
 
 

@@ -7,16 +7,37 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from intake_hub.config import ConfigError, Settings
 from intake_hub.stages import STAGE_NAMES
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("intake_hub")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run everything in one process: HTTP intake, the API and every stage."""
-    return _run_app(args, settings, STAGE_NAMES, intake=True)
+    """Run everything: HTTP intake, the API and every stage, in INTAKE_HUB_PROCESSES processes."""
+    if args.child or settings.processes == 1:
+        return _run_app(args, settings, STAGE_NAMES, intake=True)
+    try:
+        settings.check_secrets()
+    except ConfigError as exc:
+        print(f"intake-hub: {exc}", file=sys.stderr)
+        return 2
+    from intake_hub.cli import processes
+
+    if (problem := processes.prepare(settings)) is not None:
+        print(f"intake-hub: {problem}", file=sys.stderr)
+        return 2
+    own = [*(["--host", args.host] if args.host else [])]
+    own += [
+        *(["--port", str(args.port)] if args.port else []),
+        *(["--quiet"] if args.quiet else []),
+    ]
+    return processes.Supervisor(settings.processes, processes.child_argv(own)).run()
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
@@ -74,10 +95,15 @@ def _run_app(
         print(f"intake-hub: {exc}", file=sys.stderr)
         return 2
     hide_server_banner()
+    sibling = getattr(args, "child", False)
     web.run_app(
         app,
         host=host,
         port=port,
+        # One of several processes of a `serve`: the kernel shares the port out among them,
+        # and each answers its siblings on a socket of its own.
+        reuse_port=sibling or None,
+        path=_join_siblings(app, settings) if sibling else None,
         access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
         # Query strings carry access codes and WeChat signatures: never aiohttp's `%r`.
         access_log_class=RedactingAccessLogger,
@@ -88,12 +114,27 @@ def _run_app(
     return 0
 
 
+def _join_siblings(app: web.Application, settings: Settings) -> str:
+    """Give this process its sibling socket and let `/metrics` gather from the others."""
+    from intake_hub.api.ops import PEERS, SERVICES
+    from intake_hub.api.peers import Peers, socket_path
+
+    own = socket_path(settings.home, app[SERVICES].numbers.node)
+    # Left behind by the process that held this slot before (it died): ours now.
+    own.unlink(missing_ok=True)
+    app[PEERS] = Peers(settings.home, own)
+    return str(own)
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add serve, gateway and worker to the command line."""
-    serve = sub.add_parser("serve", help="run everything in one process")
+    serve = sub.add_parser(
+        "serve", help="run everything, on every core (INTAKE_HUB_PROCESSES), without a broker"
+    )
     serve.add_argument("--host", help="listen address (INTAKE_HUB_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="listen port (INTAKE_HUB_HTTP_PORT)")
     serve.add_argument("--quiet", action="store_true", help="no access log")
+    serve.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     gateway = sub.add_parser(

@@ -1,0 +1,134 @@
+"""`serve` on several processes: one port, both cores, one set of figures, one stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from intake_hub import ticketno
+from tests.conftest import ROOT
+from tests.served.conftest import Served, start_service
+
+
+def _node(number: str) -> int:
+    value = 0
+    for char in number:
+        value = value * 32 + ticketno.ALPHABET.index(char)
+    return (value >> ticketno.SEQ_BITS) & (ticketno.MAX_NODES - 1)
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def _metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _post(n: int, url: str, start: int = 0) -> list[str]:
+    """`n` messages, each on a connection of its own (so the kernel spreads them)."""
+
+    async def one(i: int) -> str | None:
+        body = {"name": "吴", "contact": f"w{i}@example.com", "text": f"第 {i} 单没发货"}
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+            session.post(url + "/api/v1/web/messages", json=body) as resp,
+        ):
+            return (await resp.json())["ticket"] if resp.status == 202 else None
+
+    got = await asyncio.gather(*(one(i) for i in range(start, start + n)))
+    return [t for t in got if t]
+
+
+def _stored(database: Path) -> set[str]:
+    with sqlite3.connect(database) as db:
+        return {r[0] for r in db.execute("SELECT number FROM ticket")}
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[Served]:
+    """A `serve` of two processes on a fresh home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    served = start_service(home, INTAKE_HUB_PROCESSES="2")
+    yield served
+    served.stop()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_both_processes_take_messages_and_metrics_count_all(two: Served) -> None:
+    """Messages on one port are numbered by two processes; /metrics counts every one."""
+    _wait_for(lambda: len(list((two.home / "run").glob("serve-*.sock"))) == 2)
+    accepted = asyncio.run(_post(60, two.url))
+    assert len(accepted) == 60
+    assert len({_node(t) for t in accepted}) == 2
+    _wait_for(lambda: _metric(two.url, "intake_hub_stored_total") == 60)
+    assert _metric(two.url, "intake_hub_received_total") == 60
+    assert two.stop(signal.SIGTERM) == 0
+    assert _stored(two.database) == set(accepted)
+
+
+def test_a_killed_process_is_started_again(two: Served) -> None:
+    """SIGKILL one process: the supervisor starts another, and the port keeps answering."""
+    _wait_for(lambda: len(_children(two.proc.pid)) == 2)
+    victim = _children(two.proc.pid)[0]
+    subprocess.run(["kill", "-KILL", str(victim)], check=True)
+    _wait_for(lambda: victim not in _children(two.proc.pid) and len(_children(two.proc.pid)) == 2)
+    _wait_for(lambda: len(list((two.home / "run").glob("serve-*.sock"))) == 2)
+    accepted = asyncio.run(_post(20, two.url))
+    assert len(accepted) == 20
+    assert two.stop(signal.SIGTERM) == 0
+    assert set(accepted) <= _stored(two.database)
+
+
+def test_sigterm_stops_every_process(two: Served) -> None:
+    """SIGTERM to `serve` stops all its processes after they stored what they accepted."""
+    _wait_for(lambda: len(_children(two.proc.pid)) == 2)
+    children = _children(two.proc.pid)
+    accepted = asyncio.run(_post(100, two.url))
+    assert two.stop(signal.SIGTERM) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    assert _stored(two.database) == set(accepted)
+
+
+def test_a_fixed_node_id_with_several_processes_is_refused(tmp_path: Path) -> None:
+    """INTAKE_HUB_NODE_ID with INTAKE_HUB_PROCESSES=2 exits 2 and says what to change."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_HUB_HOME": str(tmp_path / "home"),
+        "INTAKE_HUB_NODE_ID": "7",
+        "INTAKE_HUB_PROCESSES": "2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "intake_hub.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "INTAKE_HUB_NODE_ID" in done.stderr and "INTAKE_HUB_PROCESSES=1" in done.stderr
