@@ -81,3 +81,15 @@ async def test_insert_new_refuses_a_stored_row(database: str) -> None:
             await sql.insert_new("customer", cols, [[sql.uuid(other), "b", False, True, now]])
             await sql.insert_new("customer", cols, [[sql.uuid(cid), "a", False, True, now]])
     assert [c.id for c in await Customer.all()] == [cid]
+
+
+async def test_new_rows_are_seen_by_the_next_statement(database: str) -> None:
+    """Rows written with insert_new are there for the next read of the same transaction."""
+    cols = columns(Customer, "id", "name", "vip", "verified", "created_at")
+    cid = uuid.uuid4()
+    async with transaction(db.connection()) as sql:
+        now = sql.dt(datetime.now(UTC))
+        await sql.insert_new("customer", cols, [[sql.uuid(cid), "a", False, True, now]])
+        rows = await sql.fetch("SELECT name FROM customer")
+    assert [r[0] for r in rows] == ["a"]
+    assert await Customer.all().count() == 1

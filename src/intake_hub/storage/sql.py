@@ -51,9 +51,13 @@ class Sql:
 
         Without `ON CONFLICT` PostgreSQL does not probe every unique index before each row
         (the index insert checks uniqueness anyway), and a clash aborts the transaction,
-        which a lost race starts over in any case.
+        which a lost race starts over in any case. PostgreSQL defers these inserts and
+        sends them as one statement before the next other statement or the commit.
         """
         raise NotImplementedError
+
+    async def flush(self) -> None:
+        """Send the deferred inserts now (before the commit, and before any other statement)."""
 
     def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
         """A `column IN (values)` condition and its parameters."""
@@ -141,13 +145,13 @@ def _numbered(sql: str) -> str:
     return "".join(out)
 
 
-def _unnest(table: str, columns: Sequence[Column]) -> str:
+def _unnest(table: str, columns: Sequence[Column], first: int = 1) -> str:
     # One array per column: the statement text is the same for any row count,
     # so asyncpg prepares it once.
     names = ", ".join(f'"{name}"' for name, _ in columns)
     arrays = ", ".join(
         f"${i}::{'text' if pgtype == 'jsonb' else pgtype}[]"
-        for i, (_, pgtype) in enumerate(columns, start=1)
+        for i, (_, pgtype) in enumerate(columns, start=first)
     )
     cols = ", ".join(
         f"c{i}::jsonb" if pgtype == "jsonb" else f"c{i}"
@@ -157,18 +161,25 @@ def _unnest(table: str, columns: Sequence[Column]) -> str:
     return f'INSERT INTO "{table}" ({names}) SELECT {cols} FROM unnest({arrays}) AS u({aliases})'
 
 
+def _arrays(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(len(columns))]
+
+
 class _Postgres(Sql):
     postgres = True
     greatest = "GREATEST"
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._deferred: list[tuple[str, Sequence[Column], list[list[Any]]]] = []
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        await self.flush()
         return list(await self._conn.fetch(_numbered(sql), *args))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
+            await self.flush()
             await self._conn.executemany(_numbered(sql), rows)
 
     async def insert(
@@ -176,23 +187,34 @@ class _Postgres(Sql):
     ) -> int:
         if not rows:
             return 0
+        await self.flush()
         status = await self._conn.execute(
-            f"{_unnest(table, columns)} ON CONFLICT DO NOTHING",
-            *[[row[i] for row in rows] for i in range(len(columns))],
+            f"{_unnest(table, columns)} ON CONFLICT DO NOTHING", *_arrays(columns, rows)
         )
         return int(status.rsplit(" ", 1)[1])
 
     async def insert_new(
         self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
     ) -> None:
-        if not rows:
+        if rows:
+            self._deferred.append((table, columns, _arrays(columns, rows)))
+
+    async def flush(self) -> None:
+        if not self._deferred:
             return
+        steps, self._deferred = self._deferred, []
+        # One round trip for every table: the inserts but the last become data-modifying
+        # CTEs. Foreign keys are checked at the end of the statement, so order is free.
+        parts: list[str] = []
+        args: list[Any] = []
+        for table, columns, arrays in steps:
+            parts.append(_unnest(table, columns, first=len(args) + 1))
+            args += arrays
+        head = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
         try:
-            await self._conn.execute(
-                _unnest(table, columns), *[[row[i] for row in rows] for i in range(len(columns))]
-            )
+            await self._conn.execute(f"WITH {head} {parts[-1]}" if head else parts[-1], *args)
         except asyncpg.UniqueViolationError as exc:
-            raise LostRace(table) from exc
+            raise LostRace(", ".join(step[0] for step in steps)) from exc
 
     def in_(self, column: str, values: Sequence[Any], pgtype: str) -> tuple[str, list[Any]]:
         return f"{column} = ANY(?::{pgtype}[])", [list(values)]
@@ -215,6 +237,8 @@ async def transaction(client: BaseDBAsyncClient) -> AsyncIterator[Sql]:
             await conn.commit()
         elif dialect == "postgres":
             async with conn.transaction():
-                yield _Postgres(conn)
+                sql = _Postgres(conn)
+                yield sql
+                await sql.flush()
         else:
             raise RuntimeError(f"unsupported database dialect {dialect!r}")
