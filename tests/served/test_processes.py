@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import subprocess
@@ -13,10 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from intake_hub import ticketno
-from tests.conftest import ROOT
+from intake_hub.api.peers import run_dir
+from tests.conftest import ADMIN_TOKEN, ROOT
 from tests.served.conftest import Served, start_service
 
 
@@ -40,11 +43,11 @@ def _metric(url: str, name: str) -> float:
     return 0.0
 
 
-async def _post(n: int, url: str, start: int = 0) -> list[str]:
+async def _post(n: int, url: str, start: int = 0, text: str = "没发货") -> list[str]:
     """`n` messages, each on a connection of its own (so the kernel spreads them)."""
 
     async def one(i: int) -> str | None:
-        body = {"name": "吴", "contact": f"w{i}@example.com", "text": f"第 {i} 单没发货"}
+        body = {"name": "吴", "contact": f"w{i}@example.com", "text": f"第 {i} 单{text}"}
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
             session.post(url + "/api/v1/web/messages", json=body) as resp,
@@ -132,3 +135,61 @@ def test_a_fixed_node_id_with_several_processes_is_refused(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert "INTAKE_HUB_NODE_ID" in done.stderr and "INTAKE_HUB_PROCESSES=1" in done.stderr
+
+
+POISON = """
+CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$
+BEGIN
+  IF NEW.text LIKE '%POISON%' THEN RAISE EXCEPTION 'poisoned message'; END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER refuse_poison BEFORE INSERT ON message
+  FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+"""
+
+
+@pytest.mark.postgres
+def test_dead_letters_of_every_process_in_one_list(tmp_path: Path, pg_url: str) -> None:
+    """Messages the database refuses, parked by both processes: one list, one purge."""
+    asyncio.run(_sql(pg_url, POISON))
+    home = tmp_path / "home"
+    home.mkdir()
+    served = start_service(
+        home,
+        INTAKE_HUB_PROCESSES="2",
+        INTAKE_HUB_DATABASE_URL=pg_url,
+        INTAKE_HUB_RETRY_DELAYS="0.1",
+    )
+    try:
+        _wait_for(lambda: len(list(run_dir(home).glob("serve-*.sock"))) == 2)
+        accepted = asyncio.run(_post(30, served.url, text="POISON 退货"))
+        assert len({_node(t) for t in accepted}) == 2
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+        def parked() -> list[dict[str, str]]:
+            request = urllib.request.Request(served.url + "/api/v1/admin/dlq", headers=auth)
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                items: list[dict[str, str]] = json.loads(resp.read())["items"]
+                return items
+
+        _wait_for(lambda: len(parked()) == 30)
+        assert {d["ticket"] for d in parked()} == set(accepted)
+        purge = urllib.request.Request(
+            served.url + "/api/v1/admin/dlq/purge",
+            data=b"{}",
+            headers=auth | {"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(purge, timeout=10) as resp:
+            assert json.loads(resp.read())["count"] == 30
+        assert parked() == []
+    finally:
+        served.stop()
+        asyncio.run(_sql(pg_url, "DROP TRIGGER refuse_poison ON message"))
+
+
+async def _sql(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

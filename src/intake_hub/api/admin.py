@@ -6,12 +6,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from intake_hub.api.auth import Authenticator
+from intake_hub.api.ops import PEERS
 from intake_hub.bus import Bus, DeadLetter
 from intake_hub.jsonapi import json_response, read_json, validate
 from intake_hub.stages import STAGE_NAMES, STAGES, StageSpec
@@ -191,16 +193,44 @@ class AdminApi:
         """`GET /api/v1/admin/dlq?stage=`: the dead letters, why they failed, what they were."""
         await self.auth.require(request, "admin")
         query = validate(DeadLetterQuery, {k: v for k, v in request.query.items() if v})
-        return json_response(DeadLetterPage(items=await self.dead.list(query.stage)))
+        items = await self.dead.list(query.stage)
+        for body in await _siblings(request, None):
+            items += DeadLetterPage.model_validate_json(body).items
+        return json_response(DeadLetterPage(items=items))
 
     async def replay(self, request: web.Request) -> web.Response:
         """`POST /api/v1/admin/dlq/replay`: send dead letters through their stage again."""
         await self.auth.require(request, "admin")
         action = await read_json(request, DeadLetterAction)
-        return json_response(await self.dead.replay(action.ids, action.stage))
+        own = await self.dead.replay(action.ids, action.stage)
+        return json_response(_together(own, await _siblings(request, action)))
 
     async def purge(self, request: web.Request) -> web.Response:
         """`POST /api/v1/admin/dlq/purge`: drop dead letters for good."""
         await self.auth.require(request, "admin")
         action = await read_json(request, DeadLetterAction)
-        return json_response(await self.dead.purge(action.ids, action.stage))
+        own = await self.dead.purge(action.ids, action.stage)
+        return json_response(_together(own, await _siblings(request, action)))
+
+
+async def _siblings(request: web.Request, action: DeadLetterAction | None) -> list[bytes]:
+    """The same request to the other processes of this `serve` (each has its own bus)."""
+    peers = request.app.get(PEERS)
+    if peers is None or request.query.get("scope") == "process":
+        return []
+    path = f"{request.path}?{urlencode({**request.query, 'scope': 'process'})}"
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    if action is None:
+        return await peers.get(path, headers)
+    headers["Content-Type"] = "application/json"
+    return await peers.ask("POST", path, headers, action.model_dump_json().encode())
+
+
+def _together(own: DeadLetterResult, others: list[bytes]) -> DeadLetterResult:
+    """One answer for all processes: every count, and the ids none of them had."""
+    count, missing = own.count, set(own.missing)
+    for body in others:
+        result = DeadLetterResult.model_validate_json(body)
+        count += result.count
+        missing &= set(result.missing)
+    return DeadLetterResult(count=count, missing=[i for i in own.missing if i in missing])

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
@@ -42,19 +43,38 @@ class Peers:
         self._dir = run_dir(home)
         self._own = own
 
-    async def get(self, path: str) -> list[bytes]:
+    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> list[bytes]:
         """GET `path` from every live sibling; one that does not answer in time is left out."""
+        return await self.ask("GET", path, headers)
+
+    async def ask(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> list[bytes]:
+        """Send one request to every live sibling; the bodies of their 2xx answers."""
         sockets = [p for p in self._dir.glob("serve-*.sock") if p != self._own]
-        answers = await asyncio.gather(*(self._get(sock, path) for sock in sockets))
+        answers = await asyncio.gather(
+            *(self._ask(sock, method, path, headers, body) for sock in sockets)
+        )
         return [a for a in answers if a is not None]
 
-    async def _get(self, sock: Path, path: str) -> bytes | None:
+    async def _ask(
+        self,
+        sock: Path,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+    ) -> bytes | None:
         timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
         try:
             connector = aiohttp.UnixConnector(path=str(sock))
             async with (
                 aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
-                session.get(f"http://peer{path}") as resp,
+                session.request(method, f"http://peer{path}", headers=headers, data=body) as resp,
             ):
                 resp.raise_for_status()
                 return await resp.read()
