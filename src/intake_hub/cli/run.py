@@ -77,6 +77,7 @@ def _run_app(
     from intake_hub.app import create_app
     from intake_hub.connectors.registry import ConnectorConfigError
     from intake_hub.rules import RulesError
+    from intake_hub.runtime.spool import SpoolUnwritable
     from intake_hub.webguard import RedactingAccessLogger, hide_server_banner
 
     try:
@@ -96,21 +97,26 @@ def _run_app(
         return 2
     hide_server_banner()
     sibling = getattr(args, "child", False)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        # One of several processes of a `serve`: the kernel shares the port out among them,
-        # and each answers its siblings on a socket of its own.
-        reuse_port=sibling or None,
-        path=_join_siblings(app, settings) if sibling else None,
-        access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
-        # Query strings carry access codes and WeChat signatures: never aiohttp's `%r`.
-        access_log_class=RedactingAccessLogger,
-        print=lambda *_: log.info("listening on http://%s:%s", host, port),
-        shutdown_timeout=30.0,
-        loop=loop,
-    )
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            # One of several processes of a `serve`: the kernel shares the port out among them,
+            # and each answers its siblings on a socket of its own.
+            reuse_port=sibling or None,
+            path=_join_siblings(app, settings) if sibling else None,
+            access_log=None if args.quiet else logging.getLogger("intake_hub.access"),
+            # Query strings carry access codes and WeChat signatures: never aiohttp's `%r`.
+            access_log_class=RedactingAccessLogger,
+            print=lambda *_: log.info("listening on http://%s:%s", host, port),
+            shutdown_timeout=30.0,
+            loop=loop,
+        )
+    except SpoolUnwritable as exc:
+        # A read-only or full data directory: nothing could be accepted durably.
+        print(f"intake-hub: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
