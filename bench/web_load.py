@@ -86,6 +86,23 @@ def counters(port: int) -> tuple[float, float] | None:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_of(pid: int) -> float:
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / _TICK  # utime + stime, all threads
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants now (the processes a supervisor started)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds over a window: the server, the load generator, this harness, and the rest.
@@ -108,11 +125,8 @@ class CpuMeter:
         return (sum(f) - f[3] - f[4]) / _TICK  # all but idle and iowait
 
     def _server(self) -> float:
-        try:
-            f = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(f[11]) + int(f[12])) / _TICK  # utime + stime, all threads
+        """The server's CPU: its own and its processes' (a `serve` of several), all threads."""
+        return sum(_cpu_of(pid) for pid in _tree(self.server_pid))
 
     def start(self) -> CpuMeter:
         self.t, self.busy, self.server = time.monotonic(), self._busy(), self._server()
