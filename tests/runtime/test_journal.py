@@ -209,7 +209,7 @@ async def test_dead_letter_stays_on_disk_until_purged(node: Callable[..., Node])
 
 
 async def test_full_journal_refuses_with_a_retry_hint(node: Callable[..., Node]) -> None:
-    """At its limit the journal refuses (503 `spool_full` with Retry-After), nothing queued."""
+    """At its limit the journal refuses with a retry hint and reports itself full."""
     n = node(limit=3)
     n.gate.clear()
     await n.start()
@@ -219,6 +219,7 @@ async def test_full_journal_refuses_with_a_retry_hint(node: Callable[..., Node])
         await n.intake.emit(_env(3))
     assert info.value.retry_after > 0
     assert len(_rows(n.path)) == 3
+    assert n.journal.spool.full and n.journal.spool.depth == 3
 
 
 async def test_disk_full_refuses_and_recovers(node: Callable[..., Node]) -> None:

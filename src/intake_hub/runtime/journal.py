@@ -29,15 +29,20 @@ FEED_FIRST_S = 5.0
 
 
 class _Waiting:
-    """The journal as `/readyz` shows it: rows from before a restart not yet queued."""
+    """The journal as `/readyz` shows it: what waits beyond the normal flow.
+
+    Every message in flight has a row, so the whole count would read as "degraded" under
+    any load: shown are the rows a crash left that are not queued again yet, or all of
+    them once the journal is full.
+    """
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
 
     @property
     def depth(self) -> int:
-        """Rows an earlier process left that are not yet back in the pipeline."""
-        return self._journal.left
+        """Rows an earlier process left not yet queued again; every row when full."""
+        return self._journal.store.depth if self.full else self._journal.left
 
     @property
     def full(self) -> bool:
