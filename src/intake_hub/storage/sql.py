@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -169,17 +169,27 @@ class _Postgres(Sql):
     postgres = True
     greatest = "GREATEST"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, stack: AsyncExitStack) -> None:
         self._conn = conn
+        self._stack = stack
+        self._begun = False
         self._deferred: list[tuple[str, Sequence[Column], list[list[Any]]]] = []
 
-    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    async def _begin(self) -> None:
+        # BEGIN goes out with the first statement that needs it: a transaction that is
+        # only its deferred inserts is one statement, atomic without BEGIN and COMMIT.
+        if not self._begun:
+            await self._stack.enter_async_context(self._conn.transaction())
+            self._begun = True
         await self.flush()
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        await self._begin()
         return list(await self._conn.fetch(_numbered(sql), *args))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            await self.flush()
+            await self._begin()
             await self._conn.executemany(_numbered(sql), rows)
 
     async def insert(
@@ -187,7 +197,7 @@ class _Postgres(Sql):
     ) -> int:
         if not rows:
             return 0
-        await self.flush()
+        await self._begin()
         status = await self._conn.execute(
             f"{_unnest(table, columns)} ON CONFLICT DO NOTHING", *_arrays(columns, rows)
         )
@@ -236,8 +246,9 @@ async def transaction(client: BaseDBAsyncClient) -> AsyncIterator[Sql]:
                 raise
             await conn.commit()
         elif dialect == "postgres":
-            async with conn.transaction():
-                sql = _Postgres(conn)
+            # Leaving the stack commits the transaction if one began, or rolls it back.
+            async with AsyncExitStack() as stack:
+                sql = _Postgres(conn, stack)
                 yield sql
                 await sql.flush()
         else:
