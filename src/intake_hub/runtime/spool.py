@@ -163,6 +163,8 @@ class Spool:
 
     def discard(self, seqs: Sequence[int]) -> None:
         """Delete rows with the next group commit, without waiting for it."""
+        if self._closed:
+            return  # too late: the rows are replayed at the next start, and deduped
         self._removals.extend(seqs)
         self._kick()
 
@@ -258,12 +260,13 @@ class Spool:
 
     async def close(self) -> None:
         """Wait for appends and deletes in progress, then close the file."""
-        while self._flusher is not None and not self._flusher.done():
-            with contextlib.suppress(Exception):
-                await self._flusher
         if self._closed:
             return
+        # From here `discard` queues nothing, so the flusher below is the last one.
         self._closed = True
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
         await self._run(self._close)
         self._executor.shutdown(wait=True)
 
