@@ -321,30 +321,31 @@ def db_counts(path: Path) -> dict[str, int | str]:
     return {"messages_in": msgs, "tickets": tickets}
 
 
-def bench_connectors(home: Path) -> Path:
+def bench_connectors(home: Path, admission: bool = False) -> Path:
     """The shipped channels, the web one with its per-client limits raised past the load.
 
     The load generator is one address sending as fast as it can: counted against the
     limits like any client (their cost is in the figures), never refused by them.
-    Admission control is off too: the run measures what the pipeline stores, not the door.
+    Admission control is off unless asked for: a throughput run measures what the
+    pipeline stores, not the door.
     """
     out = home / "connectors"
     out.mkdir(parents=True, exist_ok=True)
     for shipped in (ROOT / "connectors").glob("*.yaml"):
         (out / shipped.name).write_bytes(shipped.read_bytes())
     huge = "{count: 1000000, per: second}"
-    # And no admission control: the measured run queues what it takes, as before it existed.
     (out / "web.yaml").write_text(
-        "type: web\nname: web\nlimits:\n  max_backlog: 100000000\n"
+        "type: web\nname: web\nlimits:\n"
+        + ("" if admission else "  max_backlog: 100000000\n")
         + "".join(f"  {k}: {huge}\n" for k in ("messages_per_ip", "messages_per_contact"))
     )
     return out
 
 
-def service_env(home: Path, port: int) -> dict[str, str]:
+def service_env(home: Path, port: int, admission: bool = False) -> dict[str, str]:
     """The service's environment: a fresh home, loopback only."""
     return os.environ | {
-        "INTAKE_HUB_CONNECTORS_DIR": str(bench_connectors(home)),
+        "INTAKE_HUB_CONNECTORS_DIR": str(bench_connectors(home, admission)),
         "INTAKE_HUB_HOME": str(home),
         "INTAKE_HUB_HTTP_PORT": str(port),
         "INTAKE_HUB_HTTP_HOST": LOOPBACK,

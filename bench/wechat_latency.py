@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ih-wechat-") as tmp:
         home = Path(tmp) / "home"
         port = wl.free_port()
-        env = wl.service_env(home, port) | {"INTAKE_HUB_WECHAT_TOKEN": TOKEN}
+        # The shipped admission control on: it is what keeps the web load from the queues.
+        env = wl.service_env(home, port, admission=True) | {"INTAKE_HUB_WECHAT_TOKEN": TOKEN}
         cmd = [str(Path(wl.PY).with_name("intake-hub")), "serve", "--quiet"]
         with wl.server(cmd, port, "/readyz", env=env, log_path=Path(tmp) / "serve.log"):
             web: dict[str, Any] = {}
