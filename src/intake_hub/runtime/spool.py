@@ -39,6 +39,8 @@ CLOSE_FLUSH_S = 20.0
 LINK_RETRY_S = 1.0
 # A broker address that drops packets would hold a connect for minutes: give up and retry.
 LINK_TIMEOUT_S = 15.0
+# Bound parameters per statement stay far below SQLite's limit (32,766).
+_ROWS_PER_STATEMENT = 500
 
 Link = Callable[[], Awaitable[None]]
 
@@ -179,12 +181,21 @@ class Spool:
         conn = self._conn
         if conn is None:
             raise sqlite3.ProgrammingError("the spool is closed")
+        # Few statements, each for many rows: this thread gives the GIL up around every
+        # SQLite call and waits to get it back from a busy event loop, once per call.
+        last = removed = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO spool (topic, body) VALUES (?, ?)", rows)
-            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-            cur = conn.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in removals])
-            removed = cur.rowcount if removals else 0
+            for batch in _chunks(rows, _ROWS_PER_STATEMENT):
+                values = ",".join(["(?, ?)"] * len(batch))
+                flat = [x for row in batch for x in row]
+                last = (
+                    conn.execute(f"INSERT INTO spool (topic, body) VALUES {values}", flat).lastrowid
+                    or 0
+                )
+            for seqs in _chunks(removals, 2 * _ROWS_PER_STATEMENT):
+                marks = ",".join(["?"] * len(seqs))
+                removed += conn.execute(f"DELETE FROM spool WHERE seq IN ({marks})", seqs).rowcount
             conn.execute("COMMIT")
         except BaseException:
             # SQLite may have rolled back already (SQLITE_FULL does), or COMMIT itself failed.
@@ -421,6 +432,10 @@ class Spooler:
         await self.spool.close()
         if self.spool.depth:
             log.warning("spool keeps %d messages for the next start", self.spool.depth)
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def spool_path(home: Path, node: int) -> Path:
