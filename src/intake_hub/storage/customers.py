@@ -9,7 +9,6 @@ from uuid import UUID
 
 from intake_hub.envelope import Envelope
 from intake_hub.storage.models import Customer, CustomerIdentity
-from intake_hub.storage.outcome import LostRace
 from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
@@ -146,7 +145,8 @@ async def _store(
     """Insert the new customers and identities, then record learned union ids and changes."""
     if fresh:
         made_for = {c.id: c for c in found.values() if c.new}
-        await sql.insert(
+        # A clash (the connector or another writer made the identity first) raises LostRace.
+        await sql.insert_new(
             "customer",
             columns(Customer, *_CUSTOMER_COLS),
             [
@@ -154,13 +154,11 @@ async def _store(
                 for _, c in sorted(made_for.items())
             ],
         )
-        made = await sql.insert(
+        await sql.insert_new(
             "customer_identity",
             columns(CustomerIdentity, *_IDENTITY_COLS),
             [[ch, key, sql.uuid(found[ch, key].id), u] for (ch, key), u in sorted(fresh.items())],
         )
-        if made != len(fresh):
-            raise LostRace("customer identity")
     await sql.executemany(
         "UPDATE customer_identity SET union_id = ? WHERE channel = ? AND key = ? "
         "AND union_id IS NULL",
