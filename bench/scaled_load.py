@@ -101,6 +101,52 @@ def db_counters(db_url: str) -> dict[str, float]:
     return found
 
 
+def pg_backends(db_url: str) -> list[int]:
+    """The pids of the PostgreSQL backends connected to the bench database now."""
+    name = db_url.rsplit("/", 1)[1]
+    done = subprocess.run(
+        [
+            "psql",
+            f"{PG}/{name}",
+            "-Atc",
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [int(p) for p in done.stdout.split()]
+
+
+class CpuOf:
+    """CPU seconds the workers' processes and the bench database's backends used in a window.
+
+    Unlike stored/s, CPU per message hardly moves when other engineers load the box: it is
+    what the setup would need on cores of its own. A backend opened in the window counts
+    from zero; the broker is shared with everyone, so it is left out.
+    """
+
+    def __init__(self, workers: list[int], db_url: str) -> None:
+        self.workers, self.db_url = workers, db_url
+        self.start = self._now()
+
+    def _now(self) -> dict[str, dict[int, float]]:
+        procs = [p for w in self.workers for p in wl._tree(w)]
+        return {
+            "workers": {p: wl._cpu_of(p) for p in procs},
+            "postgres": {p: wl._cpu_of(p) for p in pg_backends(self.db_url)},
+        }
+
+    def used(self) -> dict[str, float]:
+        """CPU seconds per group since the meter started."""
+        end = self._now()
+        return {
+            group: sum(cpu - self.start[group].get(pid, 0.0) for pid, cpu in pids.items())
+            for group, pids in end.items()
+        }
+
+
 def stored_total(ports: list[int]) -> float:
     """stored_total of the web channel summed over the workers."""
     total = 0.0
@@ -174,10 +220,10 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 timeout=60,
             )
         )
-        worker_ports = []
+        worker_ports, worker_pids = [], []
         for i in range(args.workers):
             port = wl.free_port()
-            stack.enter_context(
+            worker = stack.enter_context(
                 wl.server(
                     [exe, "worker"],
                     port,
@@ -188,6 +234,7 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 )
             )
             worker_ports.append(port)
+            worker_pids.append(worker.pid)
         if args.warmup > 0:
             wl.run_wrk(gw_port, args, args.warmup, None, "warm")
             received = (wl.counters(gw_port) or (0.0, 0.0))[0]
@@ -199,6 +246,8 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         time.sleep(STATS_SETTLE_S)
         db_before = db_counters(db)
         meter = wl.CpuMeter(gateway.pid).start()
+        cpu = CpuOf(worker_pids, db)
+        gateway_cpu = wl._cpu_of(gateway.pid)
         t0 = time.monotonic()
         r = wl.run_wrk(gw_port, args, args.duration, None, "scaled")
         t_end = time.monotonic()
@@ -207,8 +256,13 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         t_seen, caught_up = wait_all_stored(
             worker_ports, base_stored + (received - base_received), args.drain_timeout
         )
+        used = cpu.used() | {"gateway": wl._cpu_of(gateway.pid) - gateway_cpu}
         after = buckets(worker_ports)
         n = received - base_received
+        # Milliseconds of CPU per stored message, from the load's start until all are stored.
+        r["cpu_ms_per_message"] = {
+            k: round(v * 1000 / n, 3) if n else None for k, v in used.items()
+        }
         window = max(t_seen, t_end) - t0
         time.sleep(STATS_SETTLE_S)
         db_after = db_counters(db)
@@ -280,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"database per message: {per['xacts']} transactions, {per['scans']} table scans, "
         f"{per['row_writes']} row writes"
+    )
+    cpu = scaled["cpu_ms_per_message"]
+    print(
+        f"CPU per message: gateway {cpu['gateway']} ms, workers {cpu['workers']} ms, "
+        f"PostgreSQL {cpu['postgres']} ms"
     )
     print(
         f"open loop {args.rate:.0f}/s  accept p99 {ol.get('p99_ms')} ms, received->stored "
