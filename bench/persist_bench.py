@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import tempfile
 import time
 import uuid
@@ -103,8 +105,23 @@ _STATS = (
 )
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (0 once it is gone)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """This process's CPU seconds so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def stats(url: str, envs: list[Envelope], batch_size: int, concurrency: int) -> None:
-    """Print the scans and row writes per envelope that storing `envs` cost PostgreSQL."""
+    """Print the scans, row writes and CPU per envelope that storing `envs` cost."""
     await db.migrate(url)
     conn = await asyncpg.connect(url)
     try:
@@ -113,7 +130,15 @@ async def stats(url: str, envs: list[Envelope], batch_size: int, concurrency: in
         await conn.execute("SELECT pg_stat_reset()")
         await db.open_db(url, migrate=False)
         try:
+            mine = own_cpu_s()
             elapsed = await save_all(envs, batch_size, concurrency)
+            mine = own_cpu_s() - mine
+            # The writer's backends opened with the run: all their CPU is its work.
+            pids = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+            backends = sum(cpu_s(r[0]) for r in pids)
         finally:
             await db.close_db()
         await asyncio.sleep(1)
@@ -127,6 +152,8 @@ async def stats(url: str, envs: list[Envelope], batch_size: int, concurrency: in
     writes = sum(r[3] for r in rows if r[0] == "table")
     print(f"  {'row writes':32} {writes / n:6.2f}")
     print(f"  {'scans':32} {scans / n:6.2f}")
+    print(f"  {'PostgreSQL backends CPU (us)':32} {backends / n * 1e6:6.0f}")
+    print(f"  {'writer process CPU (us)':32} {mine / n * 1e6:6.0f}")
     for kind, name, scanned, written in sorted(rows, key=lambda r: (r[0], r[1])):
         if kind == "db":
             print(f"  {'transactions':32} {scanned / n:6.3f}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -119,6 +120,15 @@ def pg_backends(db_url: str) -> list[int]:
     return [int(p) for p in done.stdout.split()]
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (0 once it is gone)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class CpuOf:
     """CPU seconds the workers' processes and the bench database's backends used in a window.
 
@@ -132,10 +142,9 @@ class CpuOf:
         self.start = self._now()
 
     def _now(self) -> dict[str, dict[int, float]]:
-        procs = [p for w in self.workers for p in wl._tree(w)]
         return {
-            "workers": {p: wl._cpu_of(p) for p in procs},
-            "postgres": {p: wl._cpu_of(p) for p in pg_backends(self.db_url)},
+            "workers": {p: cpu_s(p) for p in self.workers},
+            "postgres": {p: cpu_s(p) for p in pg_backends(self.db_url)},
         }
 
     def used(self) -> dict[str, float]:
@@ -247,7 +256,7 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         db_before = db_counters(db)
         meter = wl.CpuMeter(gateway.pid).start()
         cpu = CpuOf(worker_pids, db)
-        gateway_cpu = wl._cpu_of(gateway.pid)
+        gateway_cpu = cpu_s(gateway.pid)
         t0 = time.monotonic()
         r = wl.run_wrk(gw_port, args, args.duration, None, "scaled")
         t_end = time.monotonic()
@@ -256,7 +265,7 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         t_seen, caught_up = wait_all_stored(
             worker_ports, base_stored + (received - base_received), args.drain_timeout
         )
-        used = cpu.used() | {"gateway": wl._cpu_of(gateway.pid) - gateway_cpu}
+        used = cpu.used() | {"gateway": cpu_s(gateway.pid) - gateway_cpu}
         after = buckets(worker_ports)
         n = received - base_received
         # Milliseconds of CPU per stored message, from the load's start until all are stored.
