@@ -200,8 +200,9 @@ async def test_dead_letter_stays_on_disk_until_purged(node: Callable[..., Node])
     await n.start()
     await n.intake.emit(_env(1))
     queue = n.pipeline.queues[0]
-    await _until(lambda: bool(n.bus._queues[queue].dead))
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(10):
+        while not await n.bus.dead_letters(queue):
+            await asyncio.sleep(0.01)
     assert _rows(n.path) == ["message 1"]
     assert await n.bus.purge_dead(queue) == 1
     await _until(lambda: n.journal.store.depth == 0)
