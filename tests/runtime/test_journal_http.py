@@ -9,9 +9,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from intake_hub import topics
 from intake_hub.app import SERVICES, create_app
+from intake_hub.bus import codec
 from intake_hub.config import Settings
 from intake_hub.runtime.journal import Journal
+from intake_hub.runtime.spool import Spool
+from intake_hub.testing import make_envelope
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -69,3 +73,33 @@ async def test_accepted_message_leaves_the_journal_once_stored(
 
 def _admin(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.admin_token}"}
+
+
+async def test_row_left_after_its_message_was_stored_is_not_stored_twice(
+    settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """A crash between the commit and the row's delete: the restart stores nothing twice."""
+    env = make_envelope("退货地址在哪里", customer="li@example.com")
+    first = await aiohttp_client(create_app(settings))
+    await first.app[SERVICES].intake.emit(env)
+    assert await first.app[SERVICES].bus.drain(10)
+    path = _journal(first).store.path
+    await first.close()
+    # What a SIGKILL right after persistence committed leaves: the row, not yet deleted.
+    left = Spool(path)
+    await left.open()
+    await left.append(topics.received(env.channel), codec.encode(env))
+    await left.close()
+
+    second = await aiohttp_client(create_app(settings))
+    store = _journal(second).store
+    assert store.path == path
+    async with asyncio.timeout(10):
+        while store.depth:
+            await asyncio.sleep(0.01)
+    metrics = await (await second.get("/metrics?scope=process")).text()
+    assert 'intake_hub_stage_processed_total{stage="persist"} 1.0' in metrics
+    resp = await second.get(f"/api/v1/tickets/{env.ticket}", headers=_admin(settings))
+    assert resp.status == 200
+    inbound = [m for m in (await resp.json())["messages"] if m["direction"] == "in"]
+    assert [m["text"] for m in inbound] == ["退货地址在哪里"]
