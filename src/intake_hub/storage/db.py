@@ -31,14 +31,23 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
+async def _keep_session(conn: object) -> None:
+    """Hand a pooled PostgreSQL connection back as it is."""
+    # asyncpg still rolls back an open transaction. Its reset statement (unlock advisory
+    # locks, close cursors, UNLISTEN, RESET ALL) undoes nothing this code does, and costs
+    # a round trip and a transaction per query.
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     """The tortoise configuration for a `sqlite://...` or `postgres://...` URL."""
     connection = expand_db_url(url)
+    credentials = connection["credentials"]
     if is_sqlite(url):
-        credentials = connection["credentials"]
         credentials["journal_mode"] = "WAL"
         # Several processes may share one file (serve + migrate, two workers): wait, not fail.
         credentials.setdefault("busy_timeout", 10_000)
+    else:
+        credentials["reset"] = _keep_session
     return {
         "connections": {CONNECTION: connection},
         "apps": {
