@@ -4,9 +4,13 @@ One run: the bare aiohttp handler under wrk (the ceiling); then a fresh PostgreS
 and RabbitMQ vhost, `intake-hub migrate`, one `gateway` and two `worker` processes; wrk against
 the gateway (accepted/s, p50/p99), the time until the workers stored everything (stored/s),
 the received->stored latency histogram summed over the workers, and an open-loop run at a
-fixed rate (default 1,000/s) for p99 received->stored at that rate. Only loopback is used.
+fixed rate (default 1,000/s) for p99 received->stored at that rate. Per stored message it
+reports the database's row writes and scans (pg_stat deltas) and the CPU milliseconds of
+the gateway, the workers and PostgreSQL. With `--backlog S`, a second setup takes S seconds
+of load with no worker running, then times two workers draining it (the workers' rate,
+not the gateway's). Only loopback is used.
 
-    .venv/bin/python bench/scaled_load.py --out /tmp/scaled.json
+    .venv/bin/python bench/scaled_load.py --out /tmp/scaled.json [--backlog 10]
 """
 
 from __future__ import annotations
@@ -210,6 +214,59 @@ def role_env(home: Path, port: int, db: str, amqp: str, node: int) -> dict[str, 
     }
 
 
+def start(
+    stack: contextlib.ExitStack, role: str, home: Path, db: str, amqp: str, node: int
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start one `intake-hub gateway` or `worker` and wait until it is ready."""
+    exe = str(Path(wl.PY).with_name("intake-hub"))
+    port = wl.free_port()
+    proc = stack.enter_context(
+        wl.server(
+            [exe, role],
+            port,
+            "/readyz",
+            env=role_env(home / f"{role}{node}", port, db, amqp, node),
+            log_path=home / f"{role}{node}.log",
+            timeout=60,
+        )
+    )
+    return port, proc
+
+
+def bench_backlog(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """What the workers store per second draining a backlog: the gateway is not the limit.
+
+    The gateway takes `--backlog` seconds of wrk load with no worker running (RabbitMQ
+    holds it); then the workers start, and the rate counts from the moment both are ready
+    until everything is stored. Full prefetch windows make full persist batches here.
+    """
+    exe = str(Path(wl.PY).with_name("intake-hub"))
+    with backends() as (db, amqp), contextlib.ExitStack() as stack:
+        home = Path(tempfile.mkdtemp(prefix="backlog-", dir=workdir))
+        subprocess.run(
+            [exe, "migrate"], env=role_env(home, 0, db, amqp, 0), check=True, capture_output=True
+        )
+        gw_port, _ = start(stack, "gateway", home, db, amqp, 1)
+        wl.run_wrk(gw_port, args, args.backlog, None, "backlog")
+        received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        started = [start(stack, "worker", home, db, amqp, 100 + i) for i in range(args.workers)]
+        ports = [port for port, _ in started]
+        t0, base = time.monotonic(), stored_total(ports)
+        cpu = CpuOf([proc.pid for _, proc in started], db)
+        t_seen, done = wait_all_stored(ports, received, args.drain_timeout)
+        used = cpu.used()
+        n = received - base
+        return {
+            "backlog": int(received),
+            "counted": int(n),
+            "caught_up": done,
+            "stored_per_s": round(n / (t_seen - t0), 1) if done and n else None,
+            "cpu_ms_per_message": {
+                k: round(v * 1000 / n, 3) if n else None for k, v in used.items()
+            },
+        }
+
+
 def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """1 gateway + N workers under the wrk load, then a fixed-rate run."""
     exe = str(Path(wl.PY).with_name("intake-hub"))
@@ -218,32 +275,10 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         subprocess.run(
             [exe, "migrate"], env=role_env(home, 0, db, amqp, 0), check=True, capture_output=True
         )
-        gw_port = wl.free_port()
-        gateway = stack.enter_context(
-            wl.server(
-                [exe, "gateway"],
-                gw_port,
-                "/readyz",
-                env=role_env(home / "gw", gw_port, db, amqp, 1),
-                log_path=home / "gateway.log",
-                timeout=60,
-            )
-        )
-        worker_ports, worker_pids = [], []
-        for i in range(args.workers):
-            port = wl.free_port()
-            worker = stack.enter_context(
-                wl.server(
-                    [exe, "worker"],
-                    port,
-                    "/readyz",
-                    env=role_env(home / f"w{i}", port, db, amqp, 100 + i),
-                    log_path=home / f"worker{i}.log",
-                    timeout=60,
-                )
-            )
-            worker_ports.append(port)
-            worker_pids.append(worker.pid)
+        gw_port, gateway = start(stack, "gateway", home, db, amqp, 1)
+        started = [start(stack, "worker", home, db, amqp, 100 + i) for i in range(args.workers)]
+        worker_ports = [port for port, _ in started]
+        worker_pids = [proc.pid for _, proc in started]
         if args.warmup > 0:
             wl.run_wrk(gw_port, args, args.warmup, None, "warm")
             received = (wl.counters(gw_port) or (0.0, 0.0))[0]
@@ -320,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ol-engine", choices=("raw", "aiohttp"), default="raw")
     p.add_argument("--server-cpu", default="0")
     p.add_argument("--load-cpu", default="1")
+    p.add_argument("--backlog", type=float, default=0.0, help="s of load to drain; 0 skips")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ih-scaled-") as tmp:
@@ -328,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         wl.log(f"  {bare['req_per_s']:.0f} req/s")
         wl.log(f"1 gateway + {args.workers} workers on RabbitMQ + PostgreSQL")
         scaled = bench_scaled(args, Path(tmp))
+        if args.backlog > 0:
+            wl.log(f"a {args.backlog:g} s backlog drained by {args.workers} workers")
+            scaled["backlog"] = bench_backlog(args, Path(tmp))
     ol = scaled["open_loop"]
     print(f"bare ceiling        {bare['req_per_s']:>8.0f} req/s  p99 {bare['p99_ms']} ms")
     print(
@@ -353,6 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         f"open loop {args.rate:.0f}/s  accept p99 {ol.get('p99_ms')} ms, received->stored "
         f"p99 <= {ol['p99_received_to_stored_s']} s"
     )
+    if "backlog" in scaled:
+        b = scaled["backlog"]
+        print(
+            f"backlog of {b['backlog']} drained at {b['stored_per_s']} stored/s; CPU per message: "
+            f"workers {b['cpu_ms_per_message']['workers']} ms, "
+            f"PostgreSQL {b['cpu_ms_per_message']['postgres']} ms"
+        )
     if args.out:
         args.out.write_text(json.dumps({"bare": bare, "scaled": scaled}, indent=2, default=str))
     return 0
