@@ -9,10 +9,12 @@ never reuses a second an earlier run of the same slot handed out.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -74,6 +76,20 @@ def find_numbers(text: str) -> list[str]:
 def pretty(number: str) -> str:
     """Group a number for reading aloud: `0K3M-7Q2X-9HT`."""
     return f"{number[:4]}-{number[4:8]}-{number[8:]}"
+
+
+@contextlib.contextmanager
+def unclaimed(home: Path, slot: int) -> Iterator[bool]:
+    """Hold node `slot` for a moment if no process claims it; yields whether it was free."""
+    slots = home / "nodes"
+    slots.mkdir(parents=True, exist_ok=True)
+    with open(slots / f"slot-{slot}", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 class TicketNumbers:

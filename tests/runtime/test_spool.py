@@ -13,6 +13,7 @@ from intake_hub.envelope import Envelope
 from intake_hub.runtime import spool as spool_module
 from intake_hub.runtime.spool import Spool, Spooler, SpoolFull
 from intake_hub.testing import make_envelope
+from intake_hub.ticketno import TicketNumbers
 
 
 def _env(i: int) -> Envelope:
@@ -217,3 +218,43 @@ def test_a_link_that_hangs_is_given_up_and_retried(
         await spooler.close()
 
     asyncio.run(main())
+
+
+async def _left_behind(home: Path, node: int, n: int) -> None:
+    """A spool of node `node` holding `n` rows, closed as a crash leaves it."""
+    left = Spool(spool_module.spool_path(home, node))
+    await left.open()
+    for i in range(n):
+        await left.append("ticket.received.web", f"row {node}-{i}".encode())
+    await left.close()
+
+
+async def test_spool_of_a_slot_nobody_claims_is_taken_in(tmp_path: Path) -> None:
+    """After a crash with more processes than now, their rows join a running spool in order."""
+    home = tmp_path / "home"
+    await _left_behind(home, 1, 3)
+    await _left_behind(home, 2, 2)
+    mine = Spool(spool_module.spool_path(home, 0))
+    await mine.open()
+    try:
+        assert mine.depth == 5
+        bodies = [body for _, _, body in await mine.head(10)]
+        assert bodies == [b"row 1-0", b"row 1-1", b"row 1-2", b"row 2-0", b"row 2-1"]
+        assert sorted(p.name for p in (home / "spool").glob("*.sqlite3")) == ["node-0.sqlite3"]
+    finally:
+        await mine.close()
+
+
+async def test_spool_of_a_running_process_is_left_alone(tmp_path: Path) -> None:
+    """A slot some process holds keeps its spool: only that process forwards it."""
+    home = tmp_path / "home"
+    await _left_behind(home, 1, 3)
+    holder = TicketNumbers.for_home(home, 1)
+    mine = Spool(spool_module.spool_path(home, 0))
+    await mine.open()
+    try:
+        assert mine.depth == 0
+        assert (home / "spool" / "node-1.sqlite3").exists()
+    finally:
+        await mine.close()
+        holder.close()

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from intake_hub.bus import BrokerUnreachable, Bus, BusError, Unroutable, codec
 from intake_hub.envelope import Envelope
 from intake_hub.storage.db import create_private
+from intake_hub.ticketno import unclaimed
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,34 @@ class Spool:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(_SCHEMA)
         self._conn = conn
+        self._adopt_orphans(conn)
         return int(conn.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    def _adopt_orphans(self, conn: sqlite3.Connection) -> None:
+        """Take in the rows of spool files whose node slot no process holds any more.
+
+        After a crash with fewer processes (or another node slot) than before, nobody
+        would claim those slots again. Copied, fsynced, then the file removed: a crash in
+        between leaves the rows in both, and persistence dedupes the second copy.
+        """
+        home = self.path.parent.parent
+        for other in sorted(self.path.parent.glob("node-*.sqlite3")):
+            slot = other.stem.removeprefix("node-")
+            if other == self.path or not slot.isdigit():
+                continue
+            with unclaimed(home, int(slot)) as free:
+                if not free:
+                    continue
+                try:
+                    moved = _copy_rows(conn, other)
+                except sqlite3.Error as exc:
+                    # Kept for an operator to look at; this process's own spool still works.
+                    log.error("spool %s: cannot take in %s: %s", self.path, other, exc)
+                    continue
+                if moved:
+                    log.warning("spool %s: took in %d messages of %s", self.path, moved, other)
+                for suffix in ("-wal", "-shm", ""):
+                    Path(f"{other}{suffix}").unlink(missing_ok=True)
 
     async def open(self) -> None:
         """Open (or create) the file and count what an earlier process left in it."""
@@ -432,6 +460,27 @@ class Spooler:
         await self.spool.close()
         if self.spool.depth:
             log.warning("spool keeps %d messages for the next start", self.spool.depth)
+
+
+def _copy_rows(conn: sqlite3.Connection, other: Path) -> int:
+    """Append every row of the spool file `other` to `conn`'s, in order; how many."""
+    conn.execute("ATTACH DATABASE ? AS orphan", (str(other),))
+    try:
+        if not conn.execute("SELECT 1 FROM orphan.sqlite_master WHERE name = 'spool'").fetchone():
+            return 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            moved = conn.execute(
+                "INSERT INTO spool (topic, body) SELECT topic, body FROM orphan.spool ORDER BY seq"
+            ).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return moved
+    finally:
+        conn.execute("DETACH DATABASE orphan")
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
