@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,31 @@ async def test_gateway_metrics_report_queue_depth_read_from_the_broker(
         await asyncio.sleep(0.05)
     assert depth(text, "intake_hub.classify") == 3
     assert depth(text, "intake_hub.persist") == 0
+
+
+async def test_gateway_refuses_web_while_the_broker_queue_is_behind(
+    settings: Settings,
+    vhost_url: str,
+    tmp_path: Path,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+) -> None:
+    """No worker: once RabbitMQ holds max_backlog messages, web posts get 503 + Retry-After."""
+    connectors = tmp_path / "connectors"
+    connectors.mkdir()
+    (connectors / "web.yaml").write_text("type: web\nname: web\nlimits:\n  max_backlog: 10\n")
+    gateway = create_app(replace(settings, amqp_url=vhost_url, connectors_dir=connectors), run=())
+    client = await aiohttp_client(gateway)
+    statuses: list[int] = []
+    deadline = asyncio.get_running_loop().time() + 15
+    while 503 not in statuses and asyncio.get_running_loop().time() < deadline:
+        resp = await client.post(
+            "/api/v1/web/messages",
+            json={"name": "孙", "contact": f"138{len(statuses):08d}", "text": "还没到"},
+        )
+        statuses.append(resp.status)
+        if resp.status == 503:
+            assert resp.headers["Retry-After"] == "5"
+            assert (await resp.json())["error"] == "busy"
+        await asyncio.sleep(0.02)
+    assert statuses[:10] == [202] * 10
+    assert statuses[-1] == 503
