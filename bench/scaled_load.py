@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -236,9 +237,9 @@ def start(
 def bench_backlog(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """What the workers store per second draining a backlog: the gateway is not the limit.
 
-    The gateway takes `--backlog` seconds of wrk load with no worker running (RabbitMQ
-    holds it); then the workers start, and the rate counts from the moment both are ready
-    until everything is stored. Full prefetch windows make full persist batches here.
+    The workers are stopped (SIGSTOP) while the gateway takes `--backlog` seconds of wrk
+    load, which RabbitMQ holds; the rate and the CPU count from SIGCONT until everything is
+    stored. Full prefetch windows make full persist batches here.
     """
     exe = str(Path(wl.PY).with_name("intake-hub"))
     with backends() as (db, amqp), contextlib.ExitStack() as stack:
@@ -247,18 +248,24 @@ def bench_backlog(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             [exe, "migrate"], env=role_env(home, 0, db, amqp, 0), check=True, capture_output=True
         )
         gw_port, _ = start(stack, "gateway", home, db, amqp, 1)
-        wl.run_wrk(gw_port, args, args.backlog, None, "backlog")
-        received = (wl.counters(gw_port) or (0.0, 0.0))[0]
         started = [start(stack, "worker", home, db, amqp, 100 + i) for i in range(args.workers)]
         ports = [port for port, _ in started]
-        t0, base = time.monotonic(), stored_total(ports)
-        cpu = CpuOf([proc.pid for _, proc in started], db)
-        t_seen, done = wait_all_stored(ports, received, args.drain_timeout)
+        base = stored_total(ports)
+        for _, proc in started:
+            proc.send_signal(signal.SIGSTOP)
+        try:
+            wl.run_wrk(gw_port, args, args.backlog, None, "backlog")
+        finally:
+            cpu = CpuOf([proc.pid for _, proc in started], db)
+            for _, proc in started:
+                proc.send_signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        received = (wl.counters(gw_port) or (0.0, 0.0))[0]
+        t_seen, done = wait_all_stored(ports, base + received, args.drain_timeout)
         used = cpu.used()
-        n = received - base
+        n = received
         return {
-            "backlog": int(received),
-            "counted": int(n),
+            "backlog": int(n),
             "caught_up": done,
             "stored_per_s": round(n / (t_seen - t0), 1) if done and n else None,
             "cpu_ms_per_message": {
