@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -196,15 +197,29 @@ async def post_many(url: str, n: int, tag: str = "m", concurrency: int = 50) -> 
 
 
 async def paced_load(
-    url: str, n: int, rate: float, tag: str, accepted: list[str], statuses: list[int]
+    url: str,
+    n: int,
+    rate: float,
+    tag: str,
+    accepted: list[str],
+    statuses: list[int],
+    until: asyncio.Event | None = None,
 ) -> None:
-    """Post `n` web messages at `rate` per second, recording each status and accepted ticket."""
+    """Post `n` web messages at `rate` per second, recording each status and accepted ticket;
+    with `until`, no more are started once it is set."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     async with aiohttp.ClientSession() as session:
 
         async def one(i: int) -> None:
-            await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+            delay = max(0.0, t0 + i / rate - loop.time())
+            if until is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until.wait(), delay)
+                if until.is_set():
+                    return
             body = {"name": f"客户{i}", "contact": f"{tag}{i}@example.com", "text": f"第{i}个包裹"}
             async with session.post(url + "/api/v1/web/messages", json=body) as resp:
                 statuses.append(resp.status)
