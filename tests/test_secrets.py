@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from intake_hub.cli import main
 from intake_hub.config import SECRET_MIN_LENGTH, ConfigError, Settings
 from tests.conftest import ROOT
-from tests.served.conftest import start_service
+from tests.served.conftest import run_refused, start_service
 
 VARIABLES = ("INTAKE_HUB_ADMIN_TOKEN", "INTAKE_HUB_SECRET_KEY")
 GOOD = "Jx4fQm8Zr2LkVt7NpW3sYb6HcD9gUe5A"  # 32 characters, as token_urlsafe(24) gives
@@ -80,14 +78,7 @@ def test_the_real_command_exits_2_on_stderr(tmp_path: Path) -> None:
         "INTAKE_HUB_ADMIN_TOKEN": "CHANGE-ME",
         "INTAKE_HUB_SECRET_KEY": "",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "intake_hub.cli", "serve"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_refused(environ)
     assert done.returncode == 2
     assert "INTAKE_HUB_ADMIN_TOKEN is a documented placeholder" in done.stderr
     assert "CHANGE-ME" not in done.stderr + done.stdout

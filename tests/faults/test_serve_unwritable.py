@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.served.conftest import free_port
+from tests.served.conftest import free_port, run_refused
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(90)]
 
@@ -26,14 +23,7 @@ def test_unwritable_journal_stops_serve_with_a_clear_error(tmp_path: Path) -> No
         "INTAKE_HUB_SECRET_KEY": "served-secret-0123456789abcdef",
         "INTAKE_HUB_RATE_LIMITS": "off",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "intake_hub.cli", "serve", "--quiet"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_refused(env, "--quiet")
     assert done.returncode == 2
     assert "cannot be written" in done.stderr
     assert str(home / "spool" / "node-") in done.stderr

@@ -85,6 +85,18 @@ def start_service(home: Path, **env: str) -> Served:
     raise RuntimeError(f"serve did not become ready: {log.name}")
 
 
+def run_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `intake-hub serve` in `env` expecting it to refuse to start; its exit and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "intake_hub.cli", "serve", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """A service process on a fresh home, stopped after the test."""

@@ -7,20 +7,19 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 
 from intake_hub import ticketno
 from intake_hub.api.peers import run_dir
-from tests.conftest import ADMIN_TOKEN, ROOT
-from tests.served.conftest import Served, start_service
+from tests.conftest import ADMIN_TOKEN
+from tests.faults.conftest import execute
+from tests.served.conftest import Served, run_refused, start_service
 
 
 def _node(number: str) -> int:
@@ -125,14 +124,7 @@ def test_a_fixed_node_id_with_several_processes_is_refused(tmp_path: Path) -> No
         "INTAKE_HUB_NODE_ID": "7",
         "INTAKE_HUB_PROCESSES": "2",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "intake_hub.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_refused(env)
     assert done.returncode == 2
     assert "INTAKE_HUB_NODE_ID" in done.stderr and "INTAKE_HUB_PROCESSES=1" in done.stderr
 
@@ -151,7 +143,7 @@ CREATE OR REPLACE TRIGGER refuse_poison BEFORE INSERT ON message
 @pytest.mark.postgres
 def test_dead_letters_of_every_process_in_one_list(tmp_path: Path, pg_url: str) -> None:
     """Messages the database refuses, parked by both processes: one list, one purge."""
-    asyncio.run(_sql(pg_url, POISON))
+    asyncio.run(execute(pg_url, POISON))
     home = tmp_path / "home"
     home.mkdir()
     served = start_service(
@@ -184,12 +176,4 @@ def test_dead_letters_of_every_process_in_one_list(tmp_path: Path, pg_url: str) 
         assert parked() == []
     finally:
         served.stop()
-        asyncio.run(_sql(pg_url, "DROP TRIGGER refuse_poison ON message"))
-
-
-async def _sql(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        asyncio.run(execute(pg_url, "DROP TRIGGER refuse_poison ON message"))
