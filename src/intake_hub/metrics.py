@@ -72,7 +72,8 @@ class Metrics:
         )
         self.spool_depth = Gauge(
             "intake_hub_spool_depth",
-            "Messages a gateway holds in its local spool while the broker is unreachable",
+            "Messages on disk in the local spool: accepted and not yet stored (serve), or "
+            "held while the broker is unreachable (gateway)",
             registry=r,
         )
 
