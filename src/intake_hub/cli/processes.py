@@ -74,8 +74,13 @@ class Supervisor:
         return code
 
     def _start(self, index: int) -> None:
+        # A group of its own: Ctrl-C in a terminal reaches the supervisor alone, which
+        # passes it on once; a second signal in the middle of a drain would cut it short.
         self.procs[index] = subprocess.Popen(
-            [*self.argv, CHILD_FLAG], preexec_fn=_die_with_parent, close_fds=True
+            [*self.argv, CHILD_FLAG],
+            preexec_fn=_die_with_parent,
+            close_fds=True,
+            process_group=0,
         )
 
     def _died(self, index: int, pid: int, status: int) -> int:
