@@ -10,7 +10,7 @@ import pytest
 
 from intake_hub.envelope import Route
 from intake_hub.storage import db
-from intake_hub.storage.models import Customer, Event, Message, Ticket, TicketAlias
+from intake_hub.storage.models import Customer, Event, Message, Team, Ticket, TicketAlias
 from intake_hub.storage.outcome import LostRace
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import transaction
@@ -93,3 +93,16 @@ async def test_new_rows_are_seen_by_the_next_statement(database: str) -> None:
         rows = await sql.fetch("SELECT name FROM customer")
     assert [r[0] for r in rows] == ["a"]
     assert await Customer.all().count() == 1
+
+
+async def test_a_lone_statement_is_stored_and_nothing_may_follow_it(database: str) -> None:
+    """A statement run alone is committed; on PostgreSQL a second one after it is refused."""
+    async with transaction(db.connection()) as sql:
+        rows = await sql.fetch_alone(
+            "INSERT INTO team (id, name) VALUES ('t1', 'Team') RETURNING id"
+        )
+        if sql.postgres:
+            with pytest.raises(RuntimeError):
+                await sql.fetch("SELECT 1")
+    assert [r[0] for r in rows] == ["t1"]
+    assert await Team.all().count() == 1

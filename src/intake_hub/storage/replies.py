@@ -70,7 +70,8 @@ async def _take_all(sql: Sql, batch: Sequence[_Take]) -> list[bool]:
     keys = sorted(wanted)
     if sql.postgres:
         columns = [[k[0] for k in keys], [k[1] for k in keys], [sql.dt(k[2]) for k in keys]]
-        rows = await sql.fetch(_INTO + _PG_ROWS + _ADD, [*columns, [wanted[k] for k in keys]])
+        arrays = [*columns, [wanted[k] for k in keys]]
+        rows = await sql.fetch_alone(_INTO + _PG_ROWS + _ADD, arrays)
     else:
         rows = []
         for i in range(0, len(keys), _SQLITE_KEYS):

@@ -34,6 +34,14 @@ class Sql:
         """Run a query and return its rows."""
         raise NotImplementedError
 
+    async def fetch_alone(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        """Run the transaction's only statement and return its rows.
+
+        PostgreSQL runs it without BEGIN and COMMIT (one statement is atomic on its own);
+        nothing may follow it in the same transaction.
+        """
+        return await self.fetch(sql, args)
+
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for every row of parameters."""
         raise NotImplementedError
@@ -173,11 +181,14 @@ class _Postgres(Sql):
         self._conn = conn
         self._stack = stack
         self._begun = False
+        self._alone = False
         self._deferred: list[tuple[str, Sequence[Column], list[list[Any]]]] = []
 
     async def _begin(self) -> None:
         # BEGIN goes out with the first statement that needs it: a transaction that is
         # only its deferred inserts is one statement, atomic without BEGIN and COMMIT.
+        if self._alone:
+            raise RuntimeError("a statement after fetch_alone would not be atomic with it")
         if not self._begun:
             await self._stack.enter_async_context(self._conn.transaction())
             self._begun = True
@@ -185,6 +196,12 @@ class _Postgres(Sql):
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         await self._begin()
+        return list(await self._conn.fetch(_numbered(sql), *args))
+
+    async def fetch_alone(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        if self._begun or self._deferred or self._alone:
+            raise RuntimeError("fetch_alone must be the transaction's only statement")
+        self._alone = True
         return list(await self._conn.fetch(_numbered(sql), *args))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -212,6 +229,8 @@ class _Postgres(Sql):
     async def flush(self) -> None:
         if not self._deferred:
             return
+        if self._alone:
+            raise RuntimeError("a statement after fetch_alone would not be atomic with it")
         steps, self._deferred = self._deferred, []
         # One round trip for every table: the inserts but the last become data-modifying
         # CTEs. Foreign keys are checked at the end of the statement, so order is free.
