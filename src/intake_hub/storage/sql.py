@@ -19,6 +19,7 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from intake_hub.storage.outcome import LostRace
+from intake_hub.storage.turns import write_turn
 
 Row = Sequence[Any]
 Column = tuple[str, str]  # name and PostgreSQL type
@@ -255,15 +256,16 @@ async def transaction(client: BaseDBAsyncClient) -> AsyncIterator[Sql]:
     dialect = client.capabilities.dialect
     async with client.acquire_connection() as conn:
         if dialect == "sqlite":
-            # IMMEDIATE takes the write lock up front: a deferred transaction that
-            # reads first cannot wait for another process's lock, it fails at once.
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Sqlite(conn)
-            except BaseException:
-                await conn.rollback()
-                raise
-            await conn.commit()
+            async with write_turn(client.filename):  # type: ignore[attr-defined]
+                # IMMEDIATE takes the write lock up front: a deferred transaction that
+                # reads first cannot wait for another process's lock, it fails at once.
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Sqlite(conn)
+                except BaseException:
+                    await conn.rollback()
+                    raise
+                await conn.commit()
         elif dialect == "postgres":
             # Leaving the stack commits the transaction if one began, or rolls it back.
             async with AsyncExitStack() as stack:
