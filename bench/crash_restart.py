@@ -31,11 +31,6 @@ import aiohttp
 import web_load as wl  # bench/ is on sys.path when this file runs as a script
 
 
-def _group(pid: int) -> list[int]:
-    """The supervisor and the processes it started."""
-    return wl._tree(pid)
-
-
 def _inbound(db: Path) -> Counter[str]:
     conn = sqlite3.connect(db, timeout=30)
     try:
@@ -77,7 +72,7 @@ async def _load(port: int, clients: int, kill_after: float, pid: int) -> dict[st
     async def killer() -> float:
         await asyncio.sleep(kill_after)
         # The processes first: a supervisor dying first would send them SIGTERM (graceful).
-        for p in reversed(_group(pid)):
+        for p in reversed(wl.process_tree(pid)):
             os.kill(p, signal.SIGKILL)
         stop.set()
         return time.monotonic()

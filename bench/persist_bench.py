@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import tempfile
 import time
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import web_load as wl  # bench/ is on sys.path when this file runs as a script
 
 from intake_hub.envelope import CustomerRef, Envelope, Labels, Reply, Route
 from intake_hub.ids import uuid7
@@ -105,14 +105,6 @@ _STATS = (
 )
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine (0 once it is gone)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def own_cpu_s() -> float:
     """This process's CPU seconds so far."""
@@ -138,7 +130,7 @@ async def stats(url: str, envs: list[Envelope], batch_size: int, concurrency: in
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid()"
             )
-            backends = sum(cpu_s(r[0]) for r in pids)
+            backends = sum(wl.cpu_s(r[0]) for r in pids)
         finally:
             await db.close_db()
         await asyncio.sleep(1)

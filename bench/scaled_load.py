@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -125,14 +124,6 @@ def pg_backends(db_url: str) -> list[int]:
     return [int(p) for p in done.stdout.split()]
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process, all threads (0 once it is gone)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
 
 class CpuOf:
     """CPU seconds the workers' processes and the bench database's backends used in a window.
@@ -148,8 +139,8 @@ class CpuOf:
 
     def _now(self) -> dict[str, dict[int, float]]:
         return {
-            "workers": {p: cpu_s(p) for p in self.workers},
-            "postgres": {p: cpu_s(p) for p in pg_backends(self.db_url)},
+            "workers": {p: wl.cpu_s(p) for p in self.workers},
+            "postgres": {p: wl.cpu_s(p) for p in pg_backends(self.db_url)},
         }
 
     def used(self) -> dict[str, float]:
@@ -298,7 +289,7 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         db_before = db_counters(db)
         meter = wl.CpuMeter(gateway.pid).start()
         cpu = CpuOf(worker_pids, db)
-        gateway_cpu = cpu_s(gateway.pid)
+        gateway_cpu = wl.cpu_s(gateway.pid)
         t0 = time.monotonic()
         r = wl.run_wrk(gw_port, args, args.duration, None, "scaled")
         t_end = time.monotonic()
@@ -307,7 +298,7 @@ def bench_scaled(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         t_seen, caught_up = wait_all_stored(
             worker_ports, base_stored + (received - base_received), args.drain_timeout
         )
-        used = cpu.used() | {"gateway": cpu_s(gateway.pid) - gateway_cpu}
+        used = cpu.used() | {"gateway": wl.cpu_s(gateway.pid) - gateway_cpu}
         after = buckets(worker_ports)
         n = received - base_received
         # Milliseconds of CPU per stored message, from the load's start until all are stored.

@@ -86,7 +86,8 @@ def counters(port: int) -> tuple[float, float] | None:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pid: int) -> float:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (0 once it is gone)."""
     try:
         f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -94,13 +95,13 @@ def _cpu_of(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / _TICK  # utime + stime, all threads
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """`pid` and its descendants now (the processes a supervisor started)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return [pid]
-    return [pid, *(p for child in children for p in _tree(int(child)))]
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
 
 
 @dataclass
@@ -126,7 +127,7 @@ class CpuMeter:
 
     def _server(self) -> float:
         """The server's CPU: its own and its processes' (a `serve` of several), all threads."""
-        return sum(_cpu_of(pid) for pid in _tree(self.server_pid))
+        return sum(cpu_s(pid) for pid in process_tree(self.server_pid))
 
     def start(self) -> CpuMeter:
         self.t, self.busy, self.server = time.monotonic(), self._busy(), self._server()

@@ -40,27 +40,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return processes.Supervisor(settings.processes, processes.child_argv(own)).run()
 
 
+def _needs_broker(role: str) -> int:
+    print(
+        f"intake-hub: {role} needs a broker: set INTAKE_HUB_AMQP_URL "
+        "(or run `intake-hub serve` for everything in one process)",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     """Take messages in over HTTP and publish them to RabbitMQ; run no stage."""
     if not settings.amqp_url:
-        print(
-            "intake-hub: gateway needs a broker: set INTAKE_HUB_AMQP_URL "
-            "(or run `intake-hub serve` for everything in one process)",
-            file=sys.stderr,
-        )
-        return 2
+        return _needs_broker("gateway")
     return _run_app(args, settings, (), intake=True)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run pipeline stages from RabbitMQ; HTTP serves only /healthz, /readyz and /metrics."""
     if not settings.amqp_url:
-        print(
-            "intake-hub: worker needs a broker: set INTAKE_HUB_AMQP_URL "
-            "(or run `intake-hub serve` for everything in one process)",
-            file=sys.stderr,
-        )
-        return 2
+        return _needs_broker("worker")
     return _run_app(args, settings, tuple(args.stage or STAGE_NAMES), intake=False)
 
 
