@@ -16,8 +16,8 @@ INLINE_TYPES = frozenset({"application/pdf", "text/plain"})
 class Checked:
     """An upload that passed the checks, ready to store and to show."""
 
-    data: bytes  # the bytes to store: images re-encoded without metadata, others unchanged
-    content_type: str  # from the content; text carries its charset ("text/plain; charset=utf-8")
+    data: bytes  # to store: images re-encoded without metadata, text as UTF-8, others unchanged
+    content_type: str  # from the content, never the name; text/plain is always UTF-8
     inline: bool  # may be shown in the browser: decoded images, PDF and plain text
     name: str  # a safe display name whose extension fits content_type
 
@@ -32,12 +32,12 @@ def check(data: bytes, *, name: str | None, max_bytes: int) -> Checked:
     if sniffed.executable:
         raise Refused("type", "Programs and scripts cannot be attached.")
     content_type = sniffed.content_type
-    base = content_type.partition(";")[0]
     if sniffed.image_format is not None:
         data = images.clean(data, sniffed.image_format)
-        inline = True
-    else:
-        inline = base in INLINE_TYPES
+    elif sniffed.encoding == "gb18030":
+        # One encoding for every stored text, so it is served as text/plain; charset=utf-8.
+        data = data.decode("gb18030").encode("utf-8")
+    inline = sniffed.image_format is not None or content_type in INLINE_TYPES
     return Checked(data, content_type, inline, safe_name(name, content_type))
 
 

@@ -8,8 +8,7 @@ import zipfile
 from dataclasses import dataclass
 
 OCTET_STREAM = "application/octet-stream"
-TEXT_UTF8 = "text/plain; charset=utf-8"
-TEXT_GB18030 = "text/plain; charset=gb18030"
+TEXT = "text/plain"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
@@ -39,6 +38,7 @@ class Sniffed:
     content_type: str
     executable: bool = False
     image_format: str | None = None  # the Pillow format name when Pillow should decode it
+    encoding: str | None = None  # how text/plain content is encoded: utf-8 or gb18030
 
 
 def sniff(data: bytes) -> Sniffed:
@@ -62,9 +62,9 @@ def sniff(data: bytes) -> Sniffed:
     # A script with an interpreter line; AMR's "#!AMR" was matched above.
     if head.startswith(b"#!"):
         return Sniffed(OCTET_STREAM, executable=True)
-    text = _text_type(data)
-    if text is not None:
-        return Sniffed(text)
+    encoding = _text_encoding(data)
+    if encoding is not None:
+        return Sniffed(TEXT, encoding=encoding)
     return Sniffed(OCTET_STREAM)
 
 
@@ -130,11 +130,11 @@ def _zip_type(data: bytes) -> str:
     return "application/zip"
 
 
-def _text_type(data: bytes) -> str | None:
-    for encoding, content_type in (("utf-8-sig", TEXT_UTF8), ("gb18030", TEXT_GB18030)):
+def _text_encoding(data: bytes) -> str | None:
+    for encoding in ("utf-8", "gb18030"):
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        return None if _CONTROL.search(text) else content_type
+        return None if _CONTROL.search(text) else encoding
     return None
