@@ -222,7 +222,8 @@ def test_gbk_text_is_stored_as_utf8() -> None:
         data.decode("utf-8")
     checked = check(data, name="留言.txt", max_bytes=LIMIT)
     assert (checked.content_type, checked.inline, checked.name) == ("text/plain", True, "留言.txt")
-    assert checked.data.decode("utf-8") == words
+    assert checked.data.startswith(b"\xef\xbb\xbf")  # so Excel reads a converted CSV right
+    assert checked.data.decode("utf-8-sig") == words
 
 
 def test_html_is_shown_as_plain_text() -> None:
@@ -272,6 +273,21 @@ def test_heic_is_a_download_kept_as_sent() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("brand", "content_type", "name"),
+    [
+        (b"qt  ", "video/quicktime", "clip.mov"),
+        (b"isom", "video/mp4", "clip.mp4"),
+        (b"avif", "image/avif", "clip.avif"),
+    ],
+)
+def test_iso_media_by_brand(brand: bytes, content_type: str, name: str) -> None:
+    """ISO media files are told apart by their ftyp brand, never by their name."""
+    data = b"\x00\x00\x00\x18ftyp" + brand + bytes(100)
+    checked = check(data, name="clip.bin", max_bytes=LIMIT)
+    assert (checked.content_type, checked.name, checked.inline) == (content_type, name, False)
+
+
 def test_word_document_keeps_its_name() -> None:
     """A .docx is recognised as Word, not renamed to .zip."""
     out = io.BytesIO()
@@ -313,3 +329,14 @@ def test_thumbnail_of_a_transparent_image_is_png() -> None:
 def test_thumbnail_is_upright() -> None:
     """A thumbnail of a sideways phone photo is upright."""
     assert opened(thumbnail(phone_photo(), edge=10)).size == (5, 10)
+
+
+def test_camera_jpeg_with_extra_pictures_is_one_plain_jpeg() -> None:
+    """A camera JPEG carrying extra pictures (MPO) is stored as its main picture alone."""
+    main = Image.new("RGB", (40, 30), "red")
+    data = encode(main, "MPO", save_all=True, append_images=[Image.new("RGB", (20, 15), "blue")])
+    assert opened(data).format == "MPO"
+    checked = check(data, name="DSC_1.JPG", max_bytes=LIMIT)
+    out = opened(checked.data)
+    assert (checked.content_type, out.format, out.size) == ("image/jpeg", "JPEG", (40, 30))
+    assert getattr(out, "n_frames", 1) == 1

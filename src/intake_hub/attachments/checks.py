@@ -36,7 +36,8 @@ def check(data: bytes, *, name: str | None, max_bytes: int) -> Checked:
         data = images.clean(data, sniffed.image_format)
     elif sniffed.encoding == "gb18030":
         # One encoding for every stored text, so it is served as text/plain; charset=utf-8.
-        data = data.decode("gb18030").encode("utf-8")
+        # The BOM lets Excel on a Chinese Windows open a converted CSV without mojibake.
+        data = data.decode("gb18030").encode("utf-8-sig")
     inline = sniffed.image_format is not None or content_type in INLINE_TYPES
     return Checked(data, content_type, inline, safe_name(name, content_type))
 

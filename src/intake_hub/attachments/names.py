@@ -17,6 +17,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "image/bmp": (".bmp", ".dib"),
     "image/heic": (".heic", ".heif"),
     "image/heif": (".heif", ".heic"),
+    "image/avif": (".avif",),
     "application/pdf": (".pdf",),
     "audio/amr": (".amr",),
     "audio/amr-wb": (".awb", ".amr"),

@@ -85,22 +85,21 @@ class S3Store:
         return digest
 
     def _put(self, key: str, data: bytes) -> None:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) not in _NOT_FOUND:
-                raise
-        else:
-            # Refresh LastModified without sending the bytes, so an orphan sweep with a grace
-            # period spares a blob that a new upload is about to reference.
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=key,
-                CopySource={"Bucket": self.bucket, "Key": key},
-                MetadataDirective="REPLACE",
-                ContentType="application/octet-stream",
-            )
-            return
+        if self._exists(key):
+            try:
+                # Refresh LastModified without sending the bytes, so an orphan sweep with a
+                # grace period spares a blob that a new upload is about to reference.
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    MetadataDirective="REPLACE",
+                    ContentType="application/octet-stream",
+                )
+                return
+            except ClientError as exc:
+                if _code(exc) not in _NOT_FOUND:
+                    raise
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         self.client.put_object(
             Bucket=self.bucket,
@@ -109,6 +108,15 @@ class S3Store:
             ContentMD5=md5,
             ContentType="application/octet-stream",
         )
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def get(self, digest: str) -> bytes:
         """The stored bytes of `digest`, checked against the digest after the download."""

@@ -89,6 +89,8 @@ def _image(head: bytes) -> Sniffed | None:
             return Sniffed("image/heic")
         if brand in _HEIF_BRANDS:
             return Sniffed("image/heif")
+        if brand in (b"avif", b"avis"):
+            return Sniffed("image/avif")
     return None
 
 

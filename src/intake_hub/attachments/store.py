@@ -87,11 +87,13 @@ class FileStore:
 
     def _put(self, digest: str, data: bytes) -> None:
         target = self.path(digest)
-        if target.exists():
+        try:
             # Refresh the store time so an orphan sweep with a grace period spares a blob
             # that a new upload is about to reference.
             os.utime(target)
             return
+        except FileNotFoundError:
+            pass
         created = _make_dirs(target.parent)
         temp = target.with_name(f".{digest}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
