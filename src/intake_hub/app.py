@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
+from uuid import UUID
 
 import orjson
 from aiohttp import web
 
 from intake_hub.api.admin import AdminApi, DeadLetters
 from intake_hub.api.assign import AssignApi
+from intake_hub.api.attachments import AttachmentApi
 from intake_hub.api.auth import Authenticator
 from intake_hub.api.handling import HandlingApi
 from intake_hub.api.openapi import openapi_document
@@ -35,8 +37,9 @@ from intake_hub.runtime.backlog import Backlog
 from intake_hub.runtime.services import Services, add_spool, build_services
 from intake_hub.stages import STAGE_NAMES
 from intake_hub.storage import agents, db
-from intake_hub.tickets import read
+from intake_hub.tickets import attachments, read
 from intake_hub.tickets.assign import reassign
+from intake_hub.tickets.attachments import AttachmentFile
 from intake_hub.tickets.handling import Handling
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import Principal, TicketPage
@@ -92,6 +95,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await s.reloader.stop()
         await s.bus.close()
         await s.writer.close()
+        await s.files.close()
         s.numbers.close()
         await db.close_db()
 
@@ -100,6 +104,10 @@ def _lend(s: Services, metrics: Metrics, backlog: Backlog) -> Core:
     """The part of the core connectors may use."""
     settings = s.settings
     limits = Buckets(settings.home / "ratelimit.buckets") if settings.rate_limits else None
+
+    async def ticket_file(number: str, attachment_id: UUID, thumb: bool) -> AttachmentFile | None:
+        return await attachments.for_customer(s.files, number, attachment_id, thumb=thumb)
+
     return Core(
         emit=s.intake.emit,
         request=s.intake.request,
@@ -111,6 +119,8 @@ def _lend(s: Services, metrics: Metrics, backlog: Backlog) -> Core:
         limits=limits,
         client=ClientAddress(settings.trusted_proxies),
         backlog=backlog,
+        files=s.files,
+        file=ticket_file,
     )
 
 
@@ -167,6 +177,7 @@ def _mount_api(app: web.Application, s: Services, outbound: dict[str, Outbound])
     auth = Authenticator(s.settings.admin_token, _agent_lookup)
     app.router.add_routes(TicketApi(auth, _list_tickets, read.get_ticket).routes())
     app.router.add_routes(AssignApi(auth, reassign).routes())
+    app.router.add_routes(AttachmentApi(auth, s.files).routes())
     handling = Handling(s.stages.notice, outbound)
     app.router.add_routes(HandlingApi(auth, handling.reply, handling.move).routes())
     app.router.add_routes(AdminApi(auth, DeadLetters(s.bus)).routes())

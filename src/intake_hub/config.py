@@ -120,6 +120,8 @@ class Settings:
     processes: int = 1
     # Reverse proxies whose X-Forwarded-For names the client (CIDRs); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Where attachments are kept: None is files under HOME/attachments; `s3://bucket/prefix`.
+    attachments_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +154,7 @@ class Settings:
             rate_limits=_switch(env, p + "RATE_LIMITS", True),
             processes=_processes(env, p + "PROCESSES"),
             trusted_proxies=_networks(env, p + "TRUSTED_PROXIES"),
+            attachments_url=env.get(p + "ATTACHMENTS_URL") or None,
         )
 
     def check_secrets(self) -> None:

@@ -45,11 +45,18 @@ class CustomerRef(_Frozen):
 
 
 class AttachmentRef(_Frozen):
-    """A file kept by reference (a URL or a provider media id), never inline bytes."""
+    """A file kept by reference, never inline bytes.
+
+    `kind` "file": `ref` is the SHA-256 digest of bytes already in the attachment store,
+    checked at the edge (`content_type` sniffed, `name` sanitised). Other kinds name what
+    a provider holds: a WeChat media id to fetch (`media:...`), a link, a location.
+    """
 
     kind: str
     ref: str
     name: str | None = None
+    content_type: str | None = None
+    size: int | None = None
 
 
 class Proof(_Frozen):

@@ -42,6 +42,16 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "rate_limited": "提交太频繁了，请约 {wait}后再发送。您填写的内容已保留。",
         "busy": "我们暂时忙不过来，请约 {wait}后再发送。您填写的内容已保留。",
         "too_many_codes": "查询码错误次数过多，请约 {wait}后再试。",
+        "too_many_files": "今天上传的照片和文件太多了，请约 {wait}后再发送。您填写的内容已保留。",
+        "attachments": "照片或文件（可选）",
+        "attachments_hint": "最多 {files} 个，每个不超过 {mb} MB。",
+        "file_too_large": "第 {n} 个文件太大了（每个不超过 {mb} MB）。",
+        "file_too_many": "第 {n} 个文件超出了数量限制（最多 {files} 个）。",
+        "file_type": "第 {n} 个文件的类型不能上传（例如程序文件）。",
+        "file_corrupt": "第 {n} 个文件已损坏，无法打开。",
+        "file_empty": "第 {n} 个文件是空的。",
+        "files_again": "您填写的文字已保留，请重新选择要上传的照片。",
+        "uploading": "正在上传…",
         "seconds": "{n} 秒",
         "minutes": "{n} 分钟",
     },
@@ -80,6 +90,16 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "rate_limited": "Too many messages in a short time; please send again in about {wait}. What you wrote is kept below.",  # noqa: E501
         "busy": "We are very busy right now; please send again in about {wait}. What you wrote is kept below.",  # noqa: E501
         "too_many_codes": "Too many wrong access codes were tried; please try again in about {wait}.",  # noqa: E501
+        "too_many_files": "Too many photos and files today; please send again in about {wait}. What you wrote is kept below.",  # noqa: E501
+        "attachments": "Photos or files (optional)",
+        "attachments_hint": "Up to {files}, each at most {mb} MB.",
+        "file_too_large": "File {n} is too large (each at most {mb} MB).",
+        "file_too_many": "File {n} is one too many (at most {files}).",
+        "file_type": "File {n} is of a type that cannot be sent (a program, for example).",
+        "file_corrupt": "File {n} is damaged and cannot be opened.",
+        "file_empty": "File {n} is empty.",
+        "files_again": "What you wrote is kept; please choose your photos again.",
+        "uploading": "Uploading…",
         "seconds": "{n} seconds",
         "minutes": "{n} minutes",
     },

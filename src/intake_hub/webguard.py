@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from aiohttp import web, web_response
 from aiohttp.abc import AbstractAccessLogger
@@ -26,6 +26,8 @@ CSP = (
     "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+# A customer's file: nothing in it may run, load anything or reach our origin's cookies.
+DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 # Replaces aiohttp's `Python/3.x aiohttp/x.y` banner, which it only sets when none is set.
 SERVER = "intake-hub"
 
@@ -86,6 +88,28 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
     # Pages and JSON carry personal data; only the stylesheet may be kept by a cache.
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
+
+
+def download(name: str, content_type: str, data: bytes, *, inline: bool) -> web.Response:
+    """A customer's file as an answer: shown in place only when `inline`, else a download.
+
+    The name goes out RFC 6266 style: an ASCII fallback plus the UTF-8 original, so
+    `照片.jpg` keeps its name and no quote or newline in it can break the header.
+    """
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    disposition = (
+        f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(name, safe='')}"
+    )
+    resp = web.Response(body=data, content_type=content_type)
+    resp.headers["Content-Disposition"] = disposition
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    # Private data, but a file never changes under its id: the browser may keep it.
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    return resp
 
 
 def hide_server_banner() -> None:

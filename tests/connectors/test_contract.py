@@ -11,12 +11,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from intake_hub.access import Links
 from intake_hub.app import OUTBOUND, create_app
+from intake_hub.attachments import FileStore
 from intake_hub.bus import codec
 from intake_hub.config import Settings
 from intake_hub.connectors.base import Connector, Core
@@ -66,6 +68,9 @@ def _lent(tmp_path: Path) -> Core:
     async def status(number: str) -> None:
         return None
 
+    async def file(number: str, attachment_id: UUID, thumb: bool) -> None:
+        return None
+
     return Core(
         emit=emit,
         request=request,
@@ -77,6 +82,8 @@ def _lent(tmp_path: Path) -> Core:
         limits=None,
         client=ClientAddress(),
         backlog=lambda: 0,
+        files=FileStore(tmp_path / "attachments"),
+        file=file,
     )
 
 

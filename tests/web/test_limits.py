@@ -16,6 +16,7 @@ from intake_hub.config import Settings
 from intake_hub.connectors.registry import load_connectors
 from intake_hub.connectors.web.connector import WebConfig
 from intake_hub.connectors.web.limits import WebLimits
+from intake_hub.connectors.web.uploads import UploadLimits
 from tests.conftest import ROOT
 from tests.web.conftest import Client, post_message, settle
 
@@ -211,3 +212,5 @@ def test_shipped_web_yaml_states_the_defaults() -> None:
     [web] = [c for c in load_connectors(ROOT / "connectors", env={}) if c.type == "web"]
     assert isinstance(web, WebConfig)
     assert web.limits == WebLimits()
+    assert web.attachments == UploadLimits()
+    assert web.model_fields_set >= {"limits", "attachments"}

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from intake_hub.api.peers import Peers
+from intake_hub.attachments import StoreUnavailable
 from intake_hub.bus import BusError
 from intake_hub.jsonapi import BadRequest, error_response
 from intake_hub.metrics import Metrics, merge_expositions
@@ -51,6 +52,14 @@ async def errors_middleware(
             "bus_unavailable",
             "The message broker cannot be reached right now; please try again shortly.",
             headers={"Retry-After": "5"},
+        )
+    except StoreUnavailable:
+        log.exception("attachment store unavailable on %s %s", request.method, request.path)
+        return error_response(
+            503,
+            "store_unavailable",
+            "Files cannot be kept right now; please try again shortly.",
+            headers={"Retry-After": "30"},
         )
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "The body is larger than the limit.")

@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, Self
+from uuid import UUID
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from intake_hub.access import Links
+from intake_hub.attachments import AttachmentStore
 from intake_hub.envelope import Envelope, Identity, Reply
 from intake_hub.jsonapi import ApiDoc
 from intake_hub.metrics import Metrics
 from intake_hub.ratelimit import Buckets, Limit
 from intake_hub.status import OpenTicket
 from intake_hub.ticketno import TicketNumbers
+from intake_hub.tickets.attachments import AttachmentFile
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
 
@@ -64,6 +67,9 @@ class Rate(BaseModel):
 # The ticket a number names (its own or a follow-up's) as its customer may see it; the
 # connector shows it only to whom the trust model allows (the code's holder).
 StatusLookup = Callable[[str], Awaitable[TicketStatus | None]]
+# (ticket number, attachment id, thumbnail?) -> one of that ticket's files, for the holder
+# of its code; None when the file is not that ticket's or not stored.
+FileLookup = Callable[[str, UUID, bool], Awaitable[AttachmentFile | None]]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,9 @@ class Core:
     client: Callable[[web.BaseRequest], str]
     # Messages waiting in the deepest stage queue: admission control's measure of "behind".
     backlog: Callable[[], int]
+    # Where a message's files go before the message is accepted (content-addressed).
+    files: AttachmentStore
+    file: FileLookup
 
 
 class Connector(Protocol):

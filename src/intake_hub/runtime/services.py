@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from intake_hub.access import Links
+from intake_hub.attachments import AttachmentStore, open_store
 from intake_hub.bus import Bus, MemoryBus, RetryPolicy, make_bus
 from intake_hub.config import Settings
 from intake_hub.metrics import Metrics
@@ -34,6 +35,7 @@ class Services:
     links: Links
     numbers: TicketNumbers
     stages: StageSet
+    files: AttachmentStore
     reloader: RulesReloader | None = None
 
 
@@ -72,6 +74,7 @@ def build_services(settings: Settings, metrics: Metrics, run: Collection[str]) -
     )
     numbers = TicketNumbers.for_home(settings.home, settings.node_id)
     reloader = RulesReloader(settings.rules_dir, stages)
+    files = open_store(settings.attachments_url, settings.home)
     return Services(
-        settings, bus, intake, pipeline, writer, rules, links, numbers, stages, reloader
+        settings, bus, intake, pipeline, writer, rules, links, numbers, stages, files, reloader
     )

@@ -11,6 +11,7 @@ from uuid import UUID
 from intake_hub.envelope import Envelope
 from intake_hub.rules.decision import of_envelope
 from intake_hub.status import CLOSED_STATUSES, OPEN_STATUSES
+from intake_hub.storage import attachments
 from intake_hub.storage.customers import (
     CustomerRow,
     Identity,
@@ -18,7 +19,7 @@ from intake_hub.storage.customers import (
     identity,
     insert_claimants,
 )
-from intake_hub.storage.models import Event, Message, Ticket, TicketAlias
+from intake_hub.storage.models import Attachment, Event, Message, Ticket, TicketAlias
 from intake_hub.storage.outcome import LostRace, Saved
 from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
@@ -117,6 +118,7 @@ class Batch:
         self.by_number: dict[str, _Ticket] = {}
         self.open: dict[tuple[UUID, str], _Ticket] = {}
         self.messages: list[list[Any]] = []
+        self.attachments: list[list[Any]] = []
         self.aliases: list[list[Any]] = []
         self.events: list[list[Any]] = []
         # Customers made from claimed contacts: one per ticket, nobody's identity.
@@ -373,6 +375,8 @@ class Batch:
                 f"in:{env.id}",
             ]
         )
+        if env.attachments:
+            self.attachments += attachments.rows(sql, env, self.now)
         if env.reply is not None and env.reply.kind != "none":
             # Stamped with the message it answers (listed after it by direction), so a
             # message replayed days later does not put its answer after newer messages.
@@ -440,6 +444,10 @@ class Batch:
             )
         self.messages.sort(key=lambda m: m[-1])
         await sql.insert_new("message", columns(Message, *_MESSAGE_COLS), self.messages)
+        self.attachments.sort(key=lambda a: a[0])
+        await sql.insert_new(
+            "attachment", columns(Attachment, *attachments.COLUMNS), self.attachments
+        )
         self.aliases.sort(key=lambda a: a[0])
         await sql.insert("ticket_alias", columns(TicketAlias, *_ALIAS_COLS), self.aliases)
         self.events.sort(key=lambda e: e[-1])

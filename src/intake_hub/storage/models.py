@@ -165,6 +165,39 @@ class Message(Model):
         indexes = (("ticket_id", "created_at"),)
 
 
+class Attachment(Model):
+    """A file sent with an inbound message: kept in the attachment store by its digest.
+
+    A provider's file not fetched yet (a WeChat media id) waits as `pending` with its
+    reference; a link or a location is kept as a reference only.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "intake_hub.Message", related_name="attachments", on_delete=fields.CASCADE
+    )
+    position = fields.SmallIntField()
+    # file | image | voice | video | location | link
+    kind = fields.CharField(max_length=16)
+    # stored | pending (to fetch) | failed (gave up fetching) | link (a reference, no file)
+    state = fields.CharField(max_length=8)
+    source_ref = fields.CharField(max_length=500, null=True)
+    digest = fields.CharField(max_length=64, null=True)
+    name = fields.CharField(max_length=200, null=True)
+    content_type = fields.CharField(max_length=100, null=True)
+    size = fields.BigIntField(null=True)
+    thumb_digest = fields.CharField(max_length=64, null=True)
+    attempts = fields.SmallIntField(default=0)
+    next_at = fields.DatetimeField(null=True)
+    error = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "attachment"
+        indexes = (("message_id", "position"), ("state", "next_at"), ("digest",))
+
+
 class Event(Model):
     """One audit record per change of a ticket."""
 

@@ -19,9 +19,12 @@ from uuid import UUID
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
+from intake_hub.storage import attachments as attachment_rows
+from intake_hub.storage.attachments import AttachmentRow
 from intake_hub.storage.models import Agent, Message, Ticket, TicketAlias
 from intake_hub.ticketno import normalize
 from intake_hub.tickets.views import (
+    AttachmentOut,
     CustomerOut,
     MessageOut,
     Principal,
@@ -32,6 +35,8 @@ from intake_hub.tickets.views import (
 )
 
 MAX_LIMIT = 200
+# Where agents download a message's files; customers use their ticket's path with its code.
+AGENT_FILES = "/api/v1/attachments"
 _SUMMARY = (
     "id",
     "number",
@@ -46,6 +51,11 @@ _SUMMARY = (
     "created_at",
     "updated_at",
 )
+
+
+def customer_files(number: str) -> str:
+    """Where the holder of ticket `number`'s code downloads its files (add `?code=`)."""
+    return f"/tickets/{number}/attachments"
 
 
 def encode_cursor(created_at: datetime, ticket_id: UUID) -> str:
@@ -140,12 +150,32 @@ async def find_ticket(number: str, who: Principal | None = None) -> Ticket | Non
     return await _resolve(number, who)
 
 
-async def _conversation(ticket: Ticket) -> list[MessageOut]:
+def _attachment(row: AttachmentRow, base: str) -> AttachmentOut:
+    stored = row.state == "stored"
+    url = f"{base}/{row.id}" if stored else None
+    image = stored and (row.content_type or "").startswith("image/")
+    return AttachmentOut(
+        id=str(row.id),
+        kind=row.kind,
+        state=row.state,
+        name=row.name,
+        content_type=row.content_type,
+        size=row.size,
+        url=url,
+        thumbnail_url=f"{url}/thumbnail" if image else None,
+        ref=row.source_ref if row.state == "link" else None,
+    )
+
+
+async def _conversation(ticket: Ticket, files: str) -> list[MessageOut]:
+    """The messages, each with its attachments served under the URL prefix `files`."""
     rows = await (
         Message.filter(ticket_id=ticket.id)
         .order_by("created_at", "direction")
-        .values("direction", "text", "channel", "created_at", "kind")
+        .values("id", "direction", "text", "channel", "created_at", "kind")
     )
+    inbound = [UUID(str(r["id"])) for r in rows if r["direction"] == "in"]
+    sent = await attachment_rows.of_messages(inbound)
     return [
         MessageOut(
             direction=r["direction"],
@@ -153,6 +183,7 @@ async def _conversation(ticket: Ticket) -> list[MessageOut]:
             channel=r["channel"],
             at=r["created_at"],
             kind=r["kind"],
+            attachments=[_attachment(a, files) for a in sent.get(UUID(str(r["id"])), ())],
         )
         for r in rows
     ]
@@ -177,7 +208,7 @@ async def get_ticket(number: str, who: Principal | None = None) -> TicketDetail 
             verified=customer.verified,
         ),
         order_id=ticket.order_id,
-        messages=await _conversation(ticket),
+        messages=await _conversation(ticket, AGENT_FILES),
         explanation=ticket.explanation,
     )
 
@@ -193,7 +224,7 @@ async def ticket_status(number: str) -> TicketStatus | None:
         subject=ticket.subject,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
-        messages=await _conversation(ticket),
+        messages=await _conversation(ticket, customer_files(ticket.number)),
     )
 
 

@@ -32,6 +32,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AttachmentOut(_Model):
+    """A file (or a link, a location) sent with a message."""
+
+    id: str
+    kind: str = Field(description="file, image, voice, video (WeChat), location, link")
+    state: Literal["stored", "pending", "failed", "link"] = Field(
+        description="pending: the channel's file is still being fetched; link: no file"
+    )
+    name: str | None = Field(description="For display only: sanitised, never a path")
+    content_type: str | None = Field(description="Decided from the content, not the name")
+    size: int | None = Field(description="Bytes")
+    url: str | None = Field(description="Where to download it; None until it is stored")
+    thumbnail_url: str | None = Field(default=None, description="A small preview, for images")
+    ref: str | None = Field(default=None, description="A link's URL or a location's geo: URI")
+
+
 class MessageOut(_Model):
     """One message of a ticket's conversation."""
 
@@ -40,6 +56,7 @@ class MessageOut(_Model):
     channel: Channel
     at: datetime
     kind: str | None = Field(default=None, description="For automatic replies: ack, faq, status")
+    attachments: list[AttachmentOut] = Field(default_factory=list)
 
 
 class CustomerOut(_Model):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import xmltodict  # type: ignore[import-untyped]
@@ -18,6 +20,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from intake_hub.access import Links
 from intake_hub.app import create_app
+from intake_hub.attachments import FileStore
 from intake_hub.config import Settings
 from intake_hub.connectors.base import Core
 from intake_hub.connectors.wechat.config import WeChatConfig
@@ -154,6 +157,10 @@ class FakeCore:
         """No ticket is known here; a WeChat connector never asks."""
         raise AssertionError("WeChat has no status page")
 
+    async def file(self, number: str, attachment_id: UUID, thumb: bool) -> None:
+        """WeChat serves no files to customers."""
+        raise AssertionError("WeChat has no status page")
+
     def core(self) -> Core:
         """The part of the core a connector is lent, with the shipped reply wording."""
         replies = load_rules(RULES).replies
@@ -168,6 +175,8 @@ class FakeCore:
             limits=None,
             client=ClientAddress(),
             backlog=lambda: 0,
+            files=FileStore(Path(tempfile.mkdtemp(prefix="wechat-files-"))),
+            file=self.file,
         )
 
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -32,7 +32,15 @@ from intake_hub.connectors.web.schemas import (
     WebMessageAccepted,
     WebMessageIn,
 )
-from intake_hub.envelope import Envelope, Identity
+from intake_hub.connectors.web.uploads import (
+    FILE_FIELD,
+    Upload,
+    UploadLimits,
+    UploadRefused,
+    keep,
+    read_form,
+)
+from intake_hub.envelope import AttachmentRef, Envelope, Identity
 from intake_hub.i18n import TEXTS, wait_text
 from intake_hub.ids import uuid7
 from intake_hub.jsonapi import (
@@ -46,6 +54,7 @@ from intake_hub.jsonapi import (
     key_reused,
     keyed_response,
     read_json,
+    validate,
 )
 from intake_hub.pages import render, request_lang
 from intake_hub.periodic import Periodic
@@ -53,7 +62,7 @@ from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.errors import KeyReused
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.views import TicketStatus
-from intake_hub.webguard import cross_site
+from intake_hub.webguard import cross_site, download
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,7 @@ class WebConfig(ConnectorConfig):
     type: Literal["web"] = "web"
     name: str = "web"
     limits: WebLimits = WebLimits()
+    attachments: UploadLimits = UploadLimits()
 
 
 # Namespace of the envelope ids of keyed messages (UUIDv5 of instance, key and ticket).
@@ -135,6 +145,8 @@ class WebConnector:
             web.post("/tickets/{number}/replies", self.reply_submit),
             web.get("/api/v1/tickets/{number}/status", self.api_status),
             web.post("/api/v1/tickets/{number}/messages", self.api_reply),
+            web.get("/tickets/{number}/attachments/{id}", self.attachment),
+            web.get("/tickets/{number}/attachments/{id}/thumbnail", self.attachment_thumbnail),
         ]
 
     async def start(self) -> None:
@@ -162,7 +174,11 @@ class WebConnector:
         )
 
     async def _accept(
-        self, msg: WebMessageIn, started: float, key: str | None = None
+        self,
+        msg: WebMessageIn,
+        started: float,
+        key: str | None = None,
+        files: tuple[AttachmentRef, ...] = (),
     ) -> tuple[WebMessageAccepted, bool]:
         """Emit the message as a new ticket; (answer, replayed). A known key answers as before.
 
@@ -172,7 +188,7 @@ class WebConnector:
         """
         number = self.core.numbers.next()
         env_id = uuid7()
-        mine = Claim(number, _body_hash(msg))
+        mine = Claim(number, _body_hash(msg, files))
         if key is not None:
             held = await self.keys.claim(self.config.name, key, mine)
             if held.body_hash != mine.body_hash:
@@ -189,6 +205,7 @@ class WebConnector:
             received_at=datetime.now(UTC),
             source=self.source,
             proven=quoted,
+            attachments=files,
         )
         try:
             await self._emit(env, started)
@@ -209,49 +226,106 @@ class WebConnector:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
         key = idempotency_key(request)
-        msg = await read_json(request, WebMessageIn)
+        uploads: list[Upload] = []
+        if request.content_type == "multipart/form-data":
+            post = await read_form(request, self.config.attachments)
+            if post.refused is not None:
+                raise post.refused.as_json()
+            uploads = post.uploads
+            msg = validate(WebMessageIn, _message_fields(post.values))
+        else:
+            msg = await read_json(request, WebMessageIn)
         try:
-            self._guard.message(request, customer_ref(msg.name, msg.contact).key)
-            accepted, replayed = await self._accept(msg, started, key)
+            customer = customer_ref(msg.name, msg.contact).key
+            self._guard.message(request, customer)
+            files = await self._keep(request, customer, uploads)
+            accepted, replayed = await self._accept(msg, started, key, files)
         except KeyReused:
             raise key_reused("body") from None
         except Throttled as exc:
             raise _json_throttled(exc) from None
+        except UploadRefused as exc:
+            raise exc.as_json() from None
         return keyed_response(accepted, 202, replayed)
+
+    async def _keep(
+        self, request: web.Request, customer: str, uploads: Sequence[Upload]
+    ) -> tuple[AttachmentRef, ...]:
+        """Count, check and store a message's files; their references for the envelope."""
+        if not uploads:
+            return ()
+        self._guard.files(request, customer, len(uploads))
+        return await keep(self.core.files, uploads, self.config.attachments)
+
+    def _form(self, request: web.Request, http_status: int = 200, **context: Any) -> web.Response:
+        context["errors"] = self._worded(request, context.get("errors", []))
+        return render(
+            request, "form.html", http_status=http_status, files=self.config.attachments, **context
+        )
+
+    def _worded(self, request: web.Request, errors: Sequence[FieldError]) -> list[FieldError]:
+        """Errors about files in the page's language (`attachments.1` -> "File 2 is ...")."""
+        lang, limits = request_lang(request), self.config.attachments
+        out = []
+        for e in errors:
+            head, _, index = e.field.partition(".")
+            if head != FILE_FIELD or not index.isdigit():
+                out.append(e)
+                continue
+            reason = e.message.split(":", 1)[0]
+            wording = TEXTS[lang].get(f"file_{reason}", e.message)
+            text = wording.format(
+                n=int(index) + 1, mb=limits.max_file_bytes // 2**20, files=limits.max_files
+            )
+            out.append(FieldError(field=FILE_FIELD, message=text))
+        return out
 
     async def form_page(self, request: web.Request) -> web.Response:
         """`GET /`: the form, usable without JavaScript, with a one-time key for this view."""
-        return render(request, "form.html", errors=[], values={_KEY_FIELD: _new_key()})
+        return self._form(request, values={_KEY_FIELD: _new_key()})
 
     async def form_submit(self, request: web.Request) -> web.StreamResponse:
         """`POST /`: the no-JavaScript form post; redirects to the new ticket's status page."""
         started = time.perf_counter()
         self._same_site(request)
-        form = await request.post()
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
-        data = {k: v for k, v in values.items() if k in WebMessageIn.model_fields and v != ""}
+        post = await read_form(request, self.config.attachments)
+        values, uploads = post.values, post.uploads
         # A double click or a resubmit carries this page view's key: one ticket, one page.
         key = values.get(_KEY_FIELD)
         if key is None or not idempotency_key_ok(key):
             # A page from before the key existed: sent as is; a re-shown form gets one.
             key, values[_KEY_FIELD] = None, _new_key()
+        again = bool(uploads)
+        if post.refused is not None:
+            refused = post.refused
+            return self._form(
+                request, refused.status, errors=refused.errors, values=values, files_again=True
+            )
         try:
-            msg = WebMessageIn.model_validate(data)
+            msg = WebMessageIn.model_validate(_message_fields(values))
         except ValidationError as exc:
             errors = field_errors(exc)
-            return render(request, "form.html", http_status=422, errors=errors, values=values)
+            return self._form(request, 422, errors=errors, values=values, files_again=again)
         try:
-            self._guard.message(request, customer_ref(msg.name, msg.contact).key)
-            accepted, _ = await self._accept(msg, started, key)
+            customer = customer_ref(msg.name, msg.contact).key
+            self._guard.message(request, customer)
+            files = await self._keep(request, customer, uploads)
+            accepted, _ = await self._accept(msg, started, key, files)
         except Throttled as exc:
             # The page comes back with everything typed in it, to send again later.
-            return _throttled_page(request, exc, "form.html", errors=[], values=values)
+            page = self._form(
+                request, exc.status, values=values, files_again=again, **_notice(request, exc)
+            )
+            page.headers.update(exc.headers)
+            return page
+        except UploadRefused as exc:
+            return self._form(
+                request, exc.status, errors=exc.errors, values=values, files_again=True
+            )
         except KeyReused:
             # Edited after it was sent (back button): a fresh key lets this version go too.
             values[_KEY_FIELD] = _new_key()
-            return render(
-                request, "form.html", http_status=422, errors=[], values=values, resent=True
-            )
+            return self._form(request, 422, values=values, resent=True, files_again=again)
         raise web.HTTPSeeOther(_status_path(request, accepted.ticket, accepted.access_code))
 
     def _same_site(self, request: web.Request) -> None:
@@ -307,6 +381,7 @@ class WebConnector:
         text: str = "",
         key: str | None = None,
         throttled: Throttled | None = None,
+        files_again: bool = False,
     ) -> web.Response:
         extra = {} if throttled is None else _notice(request, throttled)
         return render(
@@ -324,7 +399,31 @@ class WebConnector:
             text=text,
             # One per page view: a double click or a resubmit posts the same reply once.
             key=key or _new_key(),
+            files=self.config.attachments,
+            files_again=files_again,
         )
+
+    async def attachment(self, request: web.Request) -> web.Response:
+        """`GET /tickets/{number}/attachments/{id}?code=`: one of the ticket's files."""
+        return await self._file(request, thumb=False)
+
+    async def attachment_thumbnail(self, request: web.Request) -> web.Response:
+        """`GET /tickets/{number}/attachments/{id}/thumbnail?code=`: an image's preview."""
+        return await self._file(request, thumb=True)
+
+    async def _file(self, request: web.Request, *, thumb: bool) -> web.Response:
+        try:
+            number = self._proven(request, request.query.get("code", ""))
+        except Throttled as exc:
+            raise _json_throttled(exc) from None
+        try:
+            attachment_id = uuid.UUID(request.match_info["id"])
+        except ValueError:
+            number = None
+        found = None if number is None else await self.core.file(number, attachment_id, thumb)
+        if found is None:
+            raise BadRequest(404, "not_found", "No such file on this ticket.")
+        return download(found.name, found.content_type, found.data, inline=found.inline)
 
     async def api_status(self, request: web.Request) -> web.Response:
         """`GET /api/v1/tickets/{number}/status?code=`: the status page as JSON."""
@@ -336,7 +435,14 @@ class WebConnector:
             raise BadRequest(404, "not_found", "No ticket with this number and code.")
         return json_response(await self._status(number))
 
-    async def _reply(self, number: str, text: str, started: float, key: str | None) -> TicketStatus:
+    async def _reply(
+        self,
+        number: str,
+        text: str,
+        started: float,
+        key: str | None,
+        files: tuple[AttachmentRef, ...] = (),
+    ) -> TicketStatus:
         """Emit the customer's message onto ticket `number`, which they proved they hold.
 
         Under a key the envelope id is derived from it, so persistence stores a second
@@ -353,6 +459,7 @@ class WebConnector:
             ticket=self.core.numbers.next(),
             received_at=datetime.now(UTC),
             source=self.source,
+            attachments=files,
         )
         await self._emit(env, started)
         return status
@@ -361,47 +468,67 @@ class WebConnector:
         """`POST /tickets/{number}/replies`: the status page's reply box, without JavaScript."""
         started = time.perf_counter()
         self._same_site(request)
-        form = await request.post()
-        code, text, sent_key = form.get("code"), form.get("text"), form.get(_KEY_FIELD)
+        post = await read_form(request, self.config.attachments)
+        code = post.values.get("code", "")
         try:
-            number = self._proven(request, code if isinstance(code, str) else "")
+            number = self._proven(request, code)
         except Throttled as exc:
             return _throttled_page(request, exc, "not_found.html")
         if number is None:
             return render(request, "not_found.html", http_status=404)
-        typed = text if isinstance(text, str) else ""
-        key = sent_key if isinstance(sent_key, str) and idempotency_key_ok(sent_key) else None
+        typed = post.values.get("text", "")
+        sent_key = post.values.get(_KEY_FIELD, "")
+        key = sent_key if idempotency_key_ok(sent_key) else None
+        again = bool(post.uploads)
         try:
+            if post.refused is not None:
+                raise post.refused
             msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
             self._guard.reply(request, number)
-            status = await self._reply(number, msg.text, started, key)
+            files = await self._keep(request, f"ticket:{number}", post.uploads)
+            status = await self._reply(number, msg.text, started, key, files)
         except Throttled as exc:
             status = await self._status(number)
-            page = await self._page(request, status, exc.status, [], typed, key, exc)
+            page = await self._page(request, status, exc.status, [], typed, key, exc, again)
             page.headers.update(exc.headers)
             return page
+        except UploadRefused as exc:
+            status = await self._status(number)
+            errors = self._worded(request, exc.errors)
+            return await self._page(request, status, exc.status, errors, typed, key, None, True)
         except ValidationError:
             status = await self._status(number)
-            return await self._page(request, status, 422, [_INVALID], typed, key)
+            return await self._page(request, status, 422, [_INVALID], typed, key, None, again)
         except NotYetStored:
             status = await self._status(number)
-            return await self._page(request, status, 409, [_NOT_YET], typed, key)
+            return await self._page(request, status, 409, [_NOT_YET], typed, key, None, again)
         code = self.core.links.code(status.number)
         raise web.HTTPSeeOther(_status_path(request, status.number, code, sent=True))
 
     async def api_reply(self, request: web.Request) -> web.Response:
         """`POST /api/v1/tickets/{number}/messages`: continue the conversation; 202."""
         started = time.perf_counter()
-        body = await read_json(request, CustomerReplyIn)
+        uploads: list[Upload] = []
+        if request.content_type == "multipart/form-data":
+            post = await read_form(request, self.config.attachments)
+            if post.refused is not None:
+                raise post.refused.as_json()
+            uploads = post.uploads
+            body = validate(CustomerReplyIn, {k: post.values.get(k, "") for k in ("code", "text")})
+        else:
+            body = await read_json(request, CustomerReplyIn)
         key = idempotency_key(request)
         try:
             number = self._proven(request, body.code)
             if number is None:
                 raise BadRequest(404, "not_found", "No ticket with this number and code.")
             self._guard.reply(request, number)
-            status = await self._reply(number, body.text, started, key)
+            files = await self._keep(request, f"ticket:{number}", uploads)
+            status = await self._reply(number, body.text, started, key, files)
         except Throttled as exc:
             raise _json_throttled(exc) from None
+        except UploadRefused as exc:
+            raise exc.as_json() from None
         except NotYetStored:
             raise BadRequest(
                 409, "not_yet_stored", "The ticket is still being opened; try again shortly."
@@ -417,8 +544,14 @@ def _new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _body_hash(msg: WebMessageIn) -> str:
-    return hashlib.sha256(msg.model_dump_json().encode()).hexdigest()
+def _message_fields(values: dict[str, str]) -> dict[str, str]:
+    """The form's values that make a `WebMessageIn`; an empty optional field is absent."""
+    return {k: v for k, v in values.items() if k in WebMessageIn.model_fields and v != ""}
+
+
+def _body_hash(msg: WebMessageIn, files: Sequence[AttachmentRef] = ()) -> str:
+    body = msg.model_dump_json() + "".join(f"\n{f.ref}" for f in files)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _status_path(request: web.Request, number: str, code: str, *, sent: bool = False) -> str:

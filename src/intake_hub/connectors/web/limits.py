@@ -38,6 +38,10 @@ class WebLimits(BaseModel):
     wrong_codes_per_ip: Rate = Rate(count=30, per="hour", burst=10)
     # 40-bit codes at this rate take millions of years; a locked ticket reopens in minutes.
     wrong_codes_per_ticket: Rate = Rate(count=20, per="hour", burst=10)
+    # Files, counted one by one: per address, and per customer (a new ticket's contact,
+    # a reply's ticket).
+    files_per_ip: Rate = Rate(count=200, per="day", burst=50)
+    files_per_customer: Rate = Rate(count=30, per="day", burst=20)
     max_backlog: PositiveInt = 5000
 
 
@@ -77,6 +81,8 @@ class WebGuard:
         self._per_ticket = c.replies_per_ticket.limit()
         self._codes_ip = c.wrong_codes_per_ip.limit()
         self._codes_ticket = c.wrong_codes_per_ticket.limit()
+        self._files_ip = c.files_per_ip.limit()
+        self._files_customer = c.files_per_customer.limit()
 
     def message(self, request: web.BaseRequest, contact: str) -> None:
         """Count a new ticket's message from `contact` (its normalised key)."""
@@ -89,6 +95,23 @@ class WebGuard:
         self._admit()
         self._take(f"{self.source}:ip:{self.core.client(request)}", self._per_ip)
         self._take(f"{self.source}:replies:{number}", self._per_ticket)
+
+    def files(self, request: web.BaseRequest, customer: str, count: int) -> None:
+        """Count `count` files from this client for `customer`; all or none are taken."""
+        keys = (
+            (f"{self.source}:files-ip:{self.core.client(request)}", self._files_ip),
+            (f"{self.source}:files:{customer}", self._files_customer),
+        )
+        taken: list[tuple[str, Limit]] = []
+        try:
+            for _ in range(count):
+                for key, limit in keys:
+                    self._take(key, limit)
+                    taken.append((key, limit))
+        except Throttled as exc:
+            for key, limit in taken:
+                self._give_back(key, limit)
+            raise Throttled("rate_limited", exc.retry_after, "too_many_files") from None
 
     def code_attempt(self, request: web.BaseRequest, number: str) -> None:
         """Count a code checked against `number` (raw, so unknown numbers count too)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from intake_hub.connectors.web.schemas import WebMessageIn
-from intake_hub.envelope import CustomerRef, Envelope, Proof
+from intake_hub.envelope import AttachmentRef, CustomerRef, Envelope, Proof
 from intake_hub.text import clean
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -33,6 +33,7 @@ def to_envelope(
     received_at: datetime,
     source: str,
     proven: str | None = None,
+    attachments: tuple[AttachmentRef, ...] = (),
 ) -> Envelope:
     """The envelope for one web form message; its own id is the external id (no provider).
 
@@ -49,13 +50,21 @@ def to_envelope(
         text=msg.text,
         subject=msg.subject,
         order_id=msg.order_id,
+        attachments=attachments,
         proof=Proof(kind="access_code", ticket=proven) if proven else None,
         received_at=received_at,
     )
 
 
 def reply_envelope(
-    number: str, text: str, *, env_id: UUID, ticket: str, received_at: datetime, source: str
+    number: str,
+    text: str,
+    *,
+    env_id: UUID,
+    ticket: str,
+    received_at: datetime,
+    source: str,
+    attachments: tuple[AttachmentRef, ...] = (),
 ) -> Envelope:
     """The customer's reply from ticket `number`'s status page, its code already checked."""
     return Envelope(
@@ -67,6 +76,7 @@ def reply_envelope(
         # Not a contact: the reply speaks for the ticket's own customer, whom proof names.
         customer=CustomerRef(key=f"ticket:{number}"),
         text=text,
+        attachments=attachments,
         proof=Proof(kind="access_code", ticket=number),
         received_at=received_at,
     )
