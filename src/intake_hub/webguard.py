@@ -103,7 +103,9 @@ def download(name: str, content_type: str, data: bytes, *, inline: bool) -> web.
         f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
         f"filename*=UTF-8''{quote(name, safe='')}"
     )
-    resp = web.Response(body=data, content_type=content_type)
+    # Stored text is always UTF-8 (the checks convert GB18030), so say so.
+    charset = "utf-8" if content_type == "text/plain" else None
+    resp = web.Response(body=data, content_type=content_type, charset=charset)
     resp.headers["Content-Disposition"] = disposition
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = DOWNLOAD_CSP
