@@ -32,6 +32,7 @@ from intake_hub.connectors.base import Connector, Core
 from intake_hub.connectors.registry import REGISTRY, load_connectors
 from intake_hub.jsonapi import ApiDoc
 from intake_hub.metrics import Metrics
+from intake_hub.periodic import Periodic
 from intake_hub.ratelimit import Buckets
 from intake_hub.runtime.backlog import Backlog
 from intake_hub.runtime.services import Services, add_spool, build_services
@@ -55,6 +56,7 @@ INTAKE = web.AppKey("intake", bool)
 OUTBOUND = web.AppKey("outbound", dict[str, Outbound])
 
 DRAIN_TIMEOUT_S = 60.0
+SWEEP_EVERY_S = 6 * 3600.0
 
 
 async def _link(app: web.Application, s: Services) -> None:
@@ -78,6 +80,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await spooler.start(lambda: _link(app, s), s.bus.close)
         if s.reloader is not None:
             await s.reloader.start()
+        sweeper = Periodic(
+            "attachment sweep", SWEEP_EVERY_S, lambda: attachments.sweep_orphans(s.files)
+        )
+        if app[INTAKE]:
+            sweeper.start()
         app[READY] = True
         log.info("intake-hub ready: rules %s, node %s", s.rules.version, s.bus.node)
         yield
@@ -88,6 +95,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         else:
             # A worker may share durable queues with others: finish what it holds only.
             await s.bus.finish(DRAIN_TIMEOUT_S)
+        await sweeper.stop()
         await s.pipeline.stop()
         await s.intake.close()
     finally:

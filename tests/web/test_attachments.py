@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from PIL import Image
 from intake_hub.app import SERVICES
 from intake_hub.storage import agents
 from intake_hub.storage.models import Attachment, Ticket
+from intake_hub.tickets.attachments import sweep_orphans
 from tests.web.conftest import AUTH, Client, settle
 
 TEXT = "杯子收到就裂了，照片在附件里，订单号 4102938475610"
@@ -242,3 +245,22 @@ async def test_the_form_comes_back_with_the_text_when_a_file_is_refused(
     assert TEXT in page
     assert ("第 1 个文件的类型不能上传" if lang == "zh" else "File 1 is of a type") in page
     assert await Ticket.all().count() == 0
+
+
+async def test_the_sweep_removes_only_old_files_no_message_refers_to(client: Client) -> None:
+    """Old orphans go; a ticket's file and a fresh upload still on its way in stay."""
+    store = client.app[SERVICES].files
+    sent = await send(client, [("kept.jpg", photo("navy"))])
+    await settle(client)
+    [item] = await listed(client, sent["ticket"])
+    orphan = await store.put(b"a file whose message never committed")
+    fresh = await store.put(b"a file whose message is still in the spool")
+    old = time.time() - 4 * 86400
+    for path in stored_files(client):
+        if path.name != fresh:
+            os.utime(path, (old, old))
+    assert await sweep_orphans(store) == 1
+    left = {p.name for p in stored_files(client)}
+    assert orphan not in left and fresh in left and len(left) == 2
+    resp = await client.get(item["url"], headers=AUTH)
+    assert resp.status == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from intake_hub.attachments import AttachmentStore, MissingAttachment, thumbnail
@@ -101,3 +102,40 @@ async def _thumbnail(store: AttachmentStore, row: AttachmentRow) -> bytes:
     small = await asyncio.to_thread(thumbnail, await store.get(row.digest))
     await rows.set_thumbnail(row.id, await store.put(small))
     return small
+
+
+# A file is put in the store before its message is accepted, and the message may then wait
+# in a spool (a broker outage) before its row is written: only files older than this, with
+# no row, are orphans. Putting the same bytes again refreshes a file's time.
+ORPHAN_GRACE = timedelta(days=3)
+_SWEEP_BATCH = 500
+
+
+async def sweep_orphans(store: AttachmentStore, grace: timedelta = ORPHAN_GRACE) -> int:
+    """Delete stored files no attachment row refers to and older than `grace`; how many.
+
+    Rows go with their ticket (a purged ticket cascades to its messages and their
+    attachments), so this is also how a purged ticket's files leave the store.
+    """
+    before = datetime.now(UTC) - grace
+    gone = 0
+    batch: list[str] = []
+    async for digest, stored_at in store.digests():
+        if stored_at < before:
+            batch.append(digest)
+        if len(batch) >= _SWEEP_BATCH:
+            gone += await _delete_unreferenced(store, batch)
+            batch = []
+    if batch:
+        gone += await _delete_unreferenced(store, batch)
+    if gone:
+        log.info("attachments: removed %d files no message refers to", gone)
+    return gone
+
+
+async def _delete_unreferenced(store: AttachmentStore, digests: list[str]) -> int:
+    kept = await rows.referenced(digests)
+    orphans = [d for d in digests if d not in kept]
+    for digest in orphans:
+        await store.delete(digest)
+    return len(orphans)
