@@ -264,3 +264,13 @@ async def test_the_sweep_removes_only_old_files_no_message_refers_to(client: Cli
     assert orphan not in left and fresh in left and len(left) == 2
     resp = await client.get(item["url"], headers=AUTH)
     assert resp.status == 200
+
+
+async def test_a_malformed_multipart_body_is_a_400(client: Client) -> None:
+    """A part header the parser refuses (a NUL in it) gets 400, never a 500."""
+    body = b'--b0\r\nContent-Disposition: form-data; name="t\x00"\r\n\r\nx\r\n--b0--\r\n'
+    headers = {"Content-Type": "multipart/form-data; boundary=b0"}
+    for path in ("/api/v1/web/messages", "/api/v1/tickets/1SSWH500000/messages"):
+        resp = await client.post(path, data=body, headers=headers)
+        assert resp.status == 400, path
+        assert (await resp.json())["error"] == "invalid_body"

@@ -57,6 +57,27 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
+def _attachment(operation: str, summary: str) -> dict[str, Any]:
+    """A download an agent may make of a file on a ticket they may read."""
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": operation,
+            "security": _BEARER,
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file, with Content-Disposition and a sandboxing CSP",
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **error_responses(401, 404),
+            },
+        }
+    }
+
+
 def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     return [
@@ -170,6 +191,12 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/attachments/{id}": _attachment(
+            "getAttachment", "A file sent with a message: inline if an image, PDF or text"
+        ),
+        "/api/v1/attachments/{id}/thumbnail": _attachment(
+            "getAttachmentThumbnail", "A small JPEG or PNG preview of an image attachment"
+        ),
         "/api/v1/tickets/{number}/assign": _ticket_action(
             "assignTicket",
             "Reassign a ticket by hand, with the reason (role supervisor)",

@@ -10,6 +10,7 @@ from intake_hub.connectors.web.schemas import (
     WebMessageAccepted,
     WebMessageIn,
 )
+from intake_hub.connectors.web.uploads import FILE_FIELD, UploadLimits
 from intake_hub.jsonapi import (
     IDEMPOTENCY_KEY_PARAM,
     NUMBER_PARAM,
@@ -22,7 +23,28 @@ from intake_hub.tickets.views import TicketStatus
 
 
 def _body(model: Any) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema_ref(model)}}}
+    """JSON, or the same fields as a multipart form with photos and files."""
+    fields = model.model_json_schema()
+    form = {
+        "type": "object",
+        "properties": {
+            **fields["properties"],
+            FILE_FIELD: {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "maxItems": UploadLimits().max_files,
+                "description": "Photos and files (repeat the field); limits in web.yaml",
+            },
+        },
+        "required": fields.get("required", []),
+    }
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": schema_ref(model)},
+            "multipart/form-data": {"schema": form},
+        },
+    }
 
 
 DOC = ApiDoc(

@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from intake_hub.attachments import AttachmentStore, Refused, check
@@ -97,9 +98,13 @@ async def read_form(request: web.Request, limits: UploadLimits) -> FormPost:
         form = await request.post()
         return FormPost({k: v for k, v in form.items() if isinstance(v, str)}, [])
     try:
-        reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError):
+        return await _read_parts(await request.multipart(), limits)
+    except (HttpProcessingError, AssertionError, ValueError, KeyError):
+        # aiohttp's multipart parser refuses malformed part headers with these.
         raise BadRequest(400, "invalid_body", "The multipart body cannot be read.") from None
+
+
+async def _read_parts(reader: MultipartReader, limits: UploadLimits) -> FormPost:
     values: dict[str, str] = {}
     uploads: list[Upload] = []
     errors: list[FieldError] = []
@@ -110,9 +115,10 @@ async def read_form(request: web.Request, limits: UploadLimits) -> FormPost:
             raise BadRequest(400, "invalid_body", "Nested multipart bodies are not taken.")
         if part.filename is None:
             raw = await _read_part(part, _MAX_FIELD_BYTES)
-            if raw is None or part.name is None:
+            if raw is None:
                 raise BadRequest(413, "too_large", f"The field {part.name!r} is too long.")
-            values.setdefault(part.name, raw.decode("utf-8", errors="replace"))
+            if part.name is not None:
+                values.setdefault(part.name, raw.decode("utf-8", errors="replace"))
             continue
         if part.name != FILE_FIELD:
             await part.release()
