@@ -45,6 +45,8 @@ class FakeWeChatApi:
     `fail_next(code, times)` makes the next `times` sends answer `code`: an HTTP status
     when it is 5xx, else that WeChat errcode (45015, 45047, 40001, 42001, -1).
     `expire_tokens()` makes every token issued so far answer 40001.
+    Media: `add_media` serves a file at `/cgi-bin/media/get`; an unknown or `expire_media`d
+    id answers 40007; `media_delay` slows every download, `fail_media(times)` answers 500.
     """
 
     def __init__(self, token_delay: float = 0.0) -> None:
@@ -54,6 +56,11 @@ class FakeWeChatApi:
         self.attempts = 0
         self.valid: set[str] = set()
         self._failures: list[int] = []
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_delay = 0.0
+        self.media_calls: list[str] = []
+        self.media_served: list[str] = []
+        self._media_failures = 0
         self._runner: Any = None
         self.base = ""
 
@@ -64,6 +71,18 @@ class FakeWeChatApi:
     def expire_tokens(self) -> None:
         """Every token issued so far is now rejected with 40001."""
         self.valid.clear()
+
+    def add_media(self, media_id: str, data: bytes, content_type: str) -> None:
+        """Serve `data` as the temporary media `media_id`."""
+        self.media[media_id] = (data, content_type)
+
+    def expire_media(self, media_id: str) -> None:
+        """`media_id` is past WeChat's 3 days: it answers 40007 from now on."""
+        self.media.pop(media_id, None)
+
+    def fail_media(self, times: int = 1) -> None:
+        """Answer the next `times` media downloads with HTTP 500."""
+        self._media_failures += times
 
     @property
     def texts(self) -> list[str]:
@@ -77,6 +96,7 @@ class FakeWeChatApi:
         app = web.Application()
         app.router.add_post("/cgi-bin/stable_token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        app.router.add_get("/cgi-bin/media/get", self._media)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -118,3 +138,29 @@ class FakeWeChatApi:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         self.sends.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _media(self, request: Any) -> Any:
+        import asyncio
+
+        from aiohttp import web
+
+        media_id = request.query.get("media_id", "")
+        self.media_calls.append(media_id)
+        if self.media_delay:
+            await asyncio.sleep(self.media_delay)
+        if self._media_failures:
+            self._media_failures -= 1
+            return web.Response(status=500, text="upstream error")
+        if request.query.get("access_token") not in self.valid:
+            # WeChat answers its errors as text/plain JSON on this endpoint.
+            return web.Response(
+                text='{"errcode":40001,"errmsg":"invalid credential"}', content_type="text/plain"
+            )
+        if media_id not in self.media:
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+        data, content_type = self.media[media_id]
+        self.media_served.append(media_id)
+        disposition = f'attachment; filename="{media_id}.bin"'
+        return web.Response(
+            body=data, content_type=content_type, headers={"Content-Disposition": disposition}
+        )

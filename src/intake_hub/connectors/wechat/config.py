@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from intake_hub.connectors.base import ConnectorConfig
 
@@ -47,6 +47,12 @@ class WeChatConfig(ConnectorConfig):
     # A request whose signed timestamp is further than this from our clock is refused: a
     # captured URL stops working after it (docs/connectors/wechat.md, replay).
     max_clock_skew_s: int = Field(default=300, ge=30, le=3600)
+    # Customers' images, voice and video, fetched after the passive reply (media.py).
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    media_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    media_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # Waits after the 1st, 2nd ... failed fetch (the last repeats), each with +-20% jitter.
+    media_retry_s: tuple[PositiveFloat, ...] = Field(default=(5, 30, 120, 600, 3600), min_length=1)
 
     @field_validator("token")
     @classmethod

@@ -18,6 +18,7 @@ from aiohttp import web
 from wechatpy import create_reply
 from wechatpy.crypto import WeChatCrypto
 
+from intake_hub.attachments import AttachmentStore
 from intake_hub.connectors.base import ConnectorConfig, Core, Request
 from intake_hub.connectors.wechat import followers as follower_rows
 from intake_hub.connectors.wechat import outbox as outbox_rows
@@ -26,6 +27,7 @@ from intake_hub.connectors.wechat.book import Book
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.deliveries import Deliveries
 from intake_hub.connectors.wechat.events import Events
+from intake_hub.connectors.wechat.media import MediaFetcher
 from intake_hub.connectors.wechat.nonces import Nonces
 from intake_hub.connectors.wechat.normalize import (
     BadMessage,
@@ -70,6 +72,8 @@ class WeChatConnector:
     metrics: Metrics
     # The customer's open tickets as the rules word them (the "my tickets" button's answer).
     tickets_text: Callable[[Sequence[OpenTicket]], str | None]
+    # Where customers' images, voice and video go once fetched; None: they stay pending.
+    files: AttachmentStore | None = None
     deliveries: DeliveryStore = field(default_factory=Deliveries)
     nonces: NonceStore = field(default_factory=Nonces)
     followers: FollowerStore = follower_rows
@@ -80,6 +84,7 @@ class WeChatConnector:
     _events: Events = field(init=False)
     _outbound: WeChatOutbox | None = field(default=None, init=False)
     _dispatcher: Dispatcher | None = field(default=None, init=False)
+    _media: MediaFetcher | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -97,13 +102,15 @@ class WeChatConnector:
         if c.can_send:
             self._outbound = WeChatOutbox(c, self.outbox)
             self._dispatcher = Dispatcher(c, outbox=self.outbox, lease=self.lease)
+            if self.files is not None:
+                self._media = MediaFetcher(c, self.files, lease=self.lease)
 
     @classmethod
     def create(cls, config: ConnectorConfig, core: Core) -> Self:
         """The connector for one `WeChatConfig`, emitting through `core.request`."""
         if not isinstance(config, WeChatConfig):
             raise TypeError(f"a WeChat connector needs a WeChatConfig, not {type(config)}")
-        return cls(config, core.request, core.numbers, core.metrics, core.tickets_text)
+        return cls(config, core.request, core.numbers, core.metrics, core.tickets_text, core.files)
 
     @property
     def source(self) -> str:
@@ -134,7 +141,7 @@ class WeChatConnector:
         return [web.get(self.path, self.verify_url), web.post(self.path, self.receive)]
 
     async def start(self) -> None:
-        """Prune old delivery and nonce rows, now and hourly; send queued messages if it can."""
+        """Prune old delivery and nonce rows hourly; send messages and fetch media if it can."""
         if not self.config.encrypted:
             log.warning(
                 "wechat/%s: plaintext mode (no aes_key): safe mode is recommended. WeChat's "
@@ -146,9 +153,13 @@ class WeChatConnector:
         self._book.start()
         if self._dispatcher is not None:
             await self._dispatcher.start()
+        if self._media is not None:
+            await self._media.start()
 
     async def stop(self) -> None:
-        """Stop sending and pruning."""
+        """Stop fetching, sending and pruning."""
+        if self._media is not None:
+            await self._media.stop()
         if self._dispatcher is not None:
             await self._dispatcher.stop()
         await self._book.stop()
