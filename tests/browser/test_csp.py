@@ -1,4 +1,5 @@
-"""The pages under their Content-Security-Policy in Chromium: styled, and nothing blocked."""
+"""The pages under their Content-Security-Policy in Chromium: styled, our script allowed,
+nothing of ours blocked, and injected inline script still refused."""
 
 from __future__ import annotations
 
@@ -29,3 +30,32 @@ def test_pages_keep_their_style_and_break_no_policy(browser: Browser, served: Se
     assert page.locator("#ticket-number").count() == 1
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
     assert not [m for m in messages if "Content Security Policy" in m], messages
+
+
+def test_an_injected_inline_script_is_still_refused(browser: Browser, served: Served) -> None:
+    """Under `script-src 'self'` an injected inline script and an on* handler do not run."""
+    page = browser.new_page(locale="en-US")
+    violations: list[str] = []
+
+    def keep(msg: ConsoleMessage) -> None:
+        violations.append(msg.text)
+
+    page.on("console", keep)
+    page.goto(served.url + "/?lang=en")
+    page.evaluate("""() => {
+        window.addEventListener('securitypolicyviolation', (e) => {
+            window.blocked = (window.blocked || []).concat(e.effectiveDirective);
+        });
+        const s = document.createElement('script');
+        s.textContent = 'window.inlineRan = true';
+        document.head.append(s);
+        const b = document.createElement('button');
+        b.setAttribute('onclick', 'window.handlerRan = true');
+        document.body.append(b);
+        b.click();
+    }""")
+    assert page.evaluate("() => window.inlineRan") is None
+    assert page.evaluate("() => window.handlerRan") is None
+    page.wait_for_function("() => (window.blocked || []).length >= 2")
+    assert set(page.evaluate("() => window.blocked")) >= {"script-src-elem", "script-src-attr"}
+    assert [m for m in violations if "Content Security Policy" in m]
