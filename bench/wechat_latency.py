@@ -75,9 +75,10 @@ async def open_loop(port: int, rate: float, duration: float) -> dict[str, Any]:
 
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(one(i, session) for i in range(n)))
+        pushes = asyncio.gather(*(one(i, session) for i in range(n)))
+        control = await asyncio.gather(pushes, healthz_loop(port, duration, start))
     latencies.sort()
-    return {
+    return control[1] | {
         "sent": n,
         "rate": rate,
         "passive_replies": passive,
@@ -87,6 +88,31 @@ async def open_loop(port: int, rate: float, duration: float) -> dict[str, Any]:
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1),
         "over_5s": sum(1 for x in latencies if x > 5.0),
+    }
+
+
+async def healthz_loop(port: int, duration: float, start: float) -> dict[str, Any]:
+    """The control: `GET /healthz` at 20/s beside the pushes, a handler that does nothing.
+
+    Its latency is the time a request waits for the service's event loop; a push slower
+    than this by much is slowed by its own work (database writes), else by the loop.
+    """
+    rate, latencies = 20.0, []
+    url = f"http://{wl.LOOPBACK}:{port}/healthz"
+
+    async def one(i: int, session: aiohttp.ClientSession) -> None:
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        async with session.get(url) as resp:
+            await resp.read()
+        latencies.append(time.monotonic() - due)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(i, session) for i in range(int(rate * duration))))
+    latencies.sort()
+    return {
+        "healthz_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "healthz_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
     }
 
 

@@ -47,6 +47,7 @@ class Book:
     nonces: NonceStore | None = None
     window_s: int = 300
     _inflight: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
+    _recording: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _pruner: Periodic = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,15 +87,23 @@ class Book:
             if reply is None:
                 await self._expect_late_reply(env)
             done.set_result(answer)
-            try:
-                await self.deliveries.record_answer(instance, key, answer)
-            except Exception:
-                log.exception("wechat/%s: could not record the answer to %s", instance, key)
+            # Recorded after the answer goes out: the write waits for the database behind
+            # the batch writer, and WeChat waits for nothing. A retry here is answered from
+            # `done`, one elsewhere polls the row; after a crash, a retry takes over.
+            task = asyncio.create_task(self._record(key, answer))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
             return answer
         finally:
             del self._inflight[key]
             if not done.done():
                 done.cancel()
+
+    async def _record(self, key: str, answer: str) -> None:
+        try:
+            await self.deliveries.record_answer(self.instance, key, answer)
+        except Exception:
+            log.exception("wechat/%s: could not record the answer to %s", self.instance, key)
 
     async def _expect_late_reply(self, env: Envelope) -> None:
         """Out of time: the reply goes out by the customer-service API once it is stored."""
@@ -152,8 +161,10 @@ class Book:
         self._pruner.start()
 
     async def stop(self) -> None:
-        """Stop pruning."""
+        """Stop pruning; wait for the answers still being recorded."""
         await self._pruner.stop()
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _prune(self) -> None:
         try:
