@@ -180,11 +180,11 @@ class Pending:
     received_at: datetime
 
 
-async def due(source_prefix: str, now: datetime, limit: int = 20) -> list[Pending]:
-    """Pending fetches of tickets from `source_prefix` (e.g. `wechat/`) whose time has come."""
+async def due(source: str, now: datetime, limit: int = 20) -> list[Pending]:
+    """Pending fetches of tickets from `source` (e.g. `wechat/shop`) whose time has come."""
     found = (
         await Attachment.filter(state="pending", next_at__lte=now)
-        .filter(message__ticket__source__startswith=source_prefix)
+        .filter(message__ticket__source=source)
         .order_by("next_at")
         .limit(limit)
         .values(

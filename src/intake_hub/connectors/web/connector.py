@@ -275,7 +275,7 @@ class WebConnector:
             reason = e.message.split(":", 1)[0]
             wording = TEXTS[lang].get(f"file_{reason}", e.message)
             text = wording.format(
-                n=int(index) + 1, mb=limits.max_file_bytes // 2**20, files=limits.max_files
+                n=int(index) + 1, mb=f"{limits.max_file_bytes / 2**20:g}", files=limits.max_files
             )
             out.append(FieldError(field=FILE_FIELD, message=text))
         return out

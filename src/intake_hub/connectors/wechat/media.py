@@ -182,8 +182,7 @@ class MediaFetcher:
     async def run_once(self) -> int:
         """One pass: fetch every due file of the account; returns how many were stored."""
         due = await rows.due(self._source, datetime.now(UTC))
-        # The prefix also matches `wechat/<name>2`: an openid's media belong to its account.
-        mine = [p for p in due if p.source == self._source and p.source_ref.startswith(MEDIA)]
+        mine = [p for p in due if p.source_ref.startswith(MEDIA)]
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(p: Pending) -> int:
