@@ -21,9 +21,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from intake_hub.storage import db
 from tests.bus.conftest import AMQP_URL, _ensure_broker
-from tests.conftest import ADMIN_TOKEN, PG_BASE, ROOT, _admin
+from tests.conftest import ADMIN_TOKEN, ROOT, _admin, pg_database
 from tests.served.conftest import free_port
 
 START_S = 30.0
@@ -56,13 +55,12 @@ def vhost(broker: str) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def pg_db(pg_server: None) -> Iterator[str]:
-    """A migrated PostgreSQL database of this test's own, dropped after."""
-    name = f"ih_fault_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = PG_BASE + name
+def pg_db(pg_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own (a copy of the run's migrated
+    template), dropped after."""
+    url = pg_database(pg_template, prefix="ih_fault_")
+    name = url.rsplit("/", 1)[1]
     try:
-        asyncio.run(db.migrate(url))
         yield url
     finally:
         asyncio.run(_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
