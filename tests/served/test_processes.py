@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -62,14 +63,53 @@ def _stored(database: Path) -> set[str]:
         return {r[0] for r in db.execute("SELECT number FROM ticket")}
 
 
-@pytest.fixture
-def two(tmp_path: Path) -> Iterator[Served]:
-    """A `serve` of two processes on a fresh home."""
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def shared_two() -> Iterator[list[tuple[Served, list[int]]]]:
+    """The module's `serve` of two processes and its first children (a list, so a stopped
+    one can be replaced)."""
+    started: list[tuple[Served, list[int]]] = []
+    yield started
+    for served, _ in started:
+        if served.proc.poll() is None:
+            served.stop()
+
+
+def _shared(
+    shared: list[tuple[Served, list[int]]], tmp_path_factory: pytest.TempPathFactory, fresh: bool
+) -> Served:
+    if shared:
+        served, first = shared[-1]
+        running = served.proc.poll() is None
+        if running and (not fresh or sorted(_children(served.proc.pid)) == first):
+            return served
+    home = tmp_path_factory.mktemp("two") / "home"
     home.mkdir()
     served = start_service(home, INTAKE_HUB_PROCESSES="2")
-    yield served
-    served.stop()
+    _wait_for(lambda: len(_children(served.proc.pid)) == 2)
+    shared.append((served, sorted(_children(served.proc.pid))))
+    return served
+
+
+@pytest.fixture
+def two(
+    shared_two: list[tuple[Served, list[int]]], tmp_path_factory: pytest.TempPathFactory
+) -> Served:
+    """A running `serve` of two processes, shared by this module's tests (starting one costs
+    seconds); a test that stopped it leaves the next one a new one on a fresh home.
+
+    The tests post from contacts of their own and compare ticket numbers and counts
+    against what was there before them, so none depends on another's messages.
+    """
+    return _shared(shared_two, tmp_path_factory, fresh=False)
+
+
+@pytest.fixture
+def two_unhurt(
+    shared_two: list[tuple[Served, list[int]]], tmp_path_factory: pytest.TempPathFactory
+) -> Served:
+    """`two`, with neither process replaced yet (else a new `serve`): a replacement may
+    take a while before the kernel hands it connections."""
+    return _shared(shared_two, tmp_path_factory, fresh=True)
 
 
 def _wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
@@ -81,39 +121,60 @@ def _wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
     raise AssertionError("timed out")
 
 
-def test_both_processes_take_messages_and_metrics_count_all(two: Served) -> None:
-    """Messages on one port are numbered by two processes; /metrics counts every one."""
+def _answers(sock: Path) -> bool:
+    """Whether a process listens on the peer socket (a killed one leaves its file behind)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(sock))
+        except OSError:
+            return False
+        return True
+
+
+def _ready(two: Served) -> None:
+    """Both processes are up and listening for their peers."""
+    _wait_for(lambda: len(_children(two.proc.pid)) == 2)
     _wait_for(lambda: len(list((two.home / "run").glob("serve-*.sock"))) == 2)
-    accepted = asyncio.run(_post(60, two.url))
+    _wait_for(lambda: all(_answers(p) for p in (two.home / "run").glob("serve-*.sock")))
+
+
+def test_both_processes_take_messages_and_metrics_count_all(two_unhurt: Served) -> None:
+    """Messages on one port are numbered by two processes; /metrics counts every one."""
+    two = two_unhurt
+    _ready(two)
+    stored_before = _metric(two.url, "intake_hub_stored_total")
+    received_before = _metric(two.url, "intake_hub_received_total")
+    before = _stored(two.database)
+    accepted = asyncio.run(_post(60, two.url, start=1000))
     assert len(accepted) == 60
     assert len({_node(t) for t in accepted}) == 2
-    _wait_for(lambda: _metric(two.url, "intake_hub_stored_total") == 60)
-    assert _metric(two.url, "intake_hub_received_total") == 60
-    assert two.stop(signal.SIGTERM) == 0
-    assert _stored(two.database) == set(accepted)
+    _wait_for(lambda: _metric(two.url, "intake_hub_stored_total") == stored_before + 60)
+    assert _metric(two.url, "intake_hub_received_total") == received_before + 60
+    assert _stored(two.database) == before | set(accepted)
 
 
 def test_a_killed_process_is_started_again(two: Served) -> None:
     """SIGKILL one process: the supervisor starts another, and the port keeps answering."""
-    _wait_for(lambda: len(_children(two.proc.pid)) == 2)
+    _ready(two)
     victim = _children(two.proc.pid)[0]
     subprocess.run(["kill", "-KILL", str(victim)], check=True)
     _wait_for(lambda: victim not in _children(two.proc.pid) and len(_children(two.proc.pid)) == 2)
     _wait_for(lambda: len(list((two.home / "run").glob("serve-*.sock"))) == 2)
-    accepted = asyncio.run(_post(20, two.url))
+    accepted = asyncio.run(_post(20, two.url, start=2000))
     assert len(accepted) == 20
-    assert two.stop(signal.SIGTERM) == 0
-    assert set(accepted) <= _stored(two.database)
+    _wait_for(lambda: set(accepted) <= _stored(two.database))
+    assert two.proc.poll() is None
 
 
 def test_sigterm_stops_every_process(two: Served) -> None:
     """SIGTERM to `serve` stops all its processes after they stored what they accepted."""
-    _wait_for(lambda: len(_children(two.proc.pid)) == 2)
+    _ready(two)
     children = _children(two.proc.pid)
-    accepted = asyncio.run(_post(100, two.url))
+    before = _stored(two.database)
+    accepted = asyncio.run(_post(100, two.url, start=3000))
     assert two.stop(signal.SIGTERM) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
-    assert _stored(two.database) == set(accepted)
+    assert _stored(two.database) == before | set(accepted)
 
 
 def test_a_fixed_node_id_with_several_processes_is_refused(tmp_path: Path) -> None:
