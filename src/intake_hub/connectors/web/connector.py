@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Self
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from intake_hub import ticketno
 from intake_hub.access import check_code, quoted_proof
@@ -47,6 +47,7 @@ from intake_hub.jsonapi import (
     ApiDoc,
     BadRequest,
     FieldError,
+    M,
     field_errors,
     idempotency_key,
     idempotency_key_ok,
@@ -226,15 +227,7 @@ class WebConnector:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
         key = idempotency_key(request)
-        uploads: list[Upload] = []
-        if request.content_type == "multipart/form-data":
-            post = await read_form(request, self.config.attachments)
-            if post.refused is not None:
-                raise post.refused.as_json()
-            uploads = post.uploads
-            msg = validate(WebMessageIn, _message_fields(post.values))
-        else:
-            msg = await read_json(request, WebMessageIn)
+        msg, uploads = await _read_api(request, WebMessageIn, self.config.attachments)
         try:
             customer = customer_ref(msg.name, msg.contact).key
             self._guard.message(request, customer)
@@ -302,7 +295,7 @@ class WebConnector:
                 request, refused.status, errors=refused.errors, values=values, files_again=True
             )
         try:
-            msg = WebMessageIn.model_validate(_message_fields(values))
+            msg = WebMessageIn.model_validate(_fields(WebMessageIn, values))
         except ValidationError as exc:
             errors = field_errors(exc)
             return self._form(request, 422, errors=errors, values=values, files_again=again)
@@ -508,15 +501,7 @@ class WebConnector:
     async def api_reply(self, request: web.Request) -> web.Response:
         """`POST /api/v1/tickets/{number}/messages`: continue the conversation; 202."""
         started = time.perf_counter()
-        uploads: list[Upload] = []
-        if request.content_type == "multipart/form-data":
-            post = await read_form(request, self.config.attachments)
-            if post.refused is not None:
-                raise post.refused.as_json()
-            uploads = post.uploads
-            body = validate(CustomerReplyIn, {k: post.values.get(k, "") for k in ("code", "text")})
-        else:
-            body = await read_json(request, CustomerReplyIn)
+        body, uploads = await _read_api(request, CustomerReplyIn, self.config.attachments)
         key = idempotency_key(request)
         try:
             number = self._proven(request, body.code)
@@ -544,9 +529,21 @@ def _new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _message_fields(values: dict[str, str]) -> dict[str, str]:
-    """The form's values that make a `WebMessageIn`; an empty optional field is absent."""
-    return {k: v for k, v in values.items() if k in WebMessageIn.model_fields and v != ""}
+async def _read_api(
+    request: web.Request, model: type[M], limits: UploadLimits
+) -> tuple[M, list[Upload]]:
+    """A JSON body, or the same fields as a multipart form with files; 4xx when invalid."""
+    if request.content_type != "multipart/form-data":
+        return await read_json(request, model), []
+    post = await read_form(request, limits)
+    if post.refused is not None:
+        raise post.refused.as_json()
+    return validate(model, _fields(model, post.values)), post.uploads
+
+
+def _fields(model: type[BaseModel], values: dict[str, str]) -> dict[str, str]:
+    """The form's values that make a `model`; an empty field counts as absent."""
+    return {k: v for k, v in values.items() if k in model.model_fields and v != ""}
 
 
 def _body_hash(msg: WebMessageIn, files: Sequence[AttachmentRef] = ()) -> str:

@@ -25,6 +25,7 @@ from intake_hub.connectors.wechat.api import TOKEN_REJECTED, AccessTokens, Token
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.normalize import MEDIA
 from intake_hub.connectors.wechat.stores import TokenStore
+from intake_hub.periodic import Periodic
 from intake_hub.storage import attachments as rows
 from intake_hub.storage.attachments import Pending
 
@@ -146,7 +147,7 @@ class MediaFetcher:
         self._hold = timedelta(seconds=config.media_timeout_s * 4 + 60)
         self._session: aiohttp.ClientSession | None = None
         self._api: MediaApi | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(f"wechat-media/{config.name}", config.media_poll_s, self.run_once)
 
     async def open(self) -> None:
         """Make the HTTP session and token reader without polling (tests drive `run_once`)."""
@@ -159,25 +160,14 @@ class MediaFetcher:
     async def start(self) -> None:
         """Open and begin polling (the database is open by now)."""
         await self.open()
-        self._task = asyncio.create_task(self._loop(), name=f"wechat-media/{self.config.name}")
+        self._poller.start()
 
     async def stop(self) -> None:
         """Stop polling, handing any fetch in flight back, and close the session."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._poller.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("%s: media pass failed", self._source)
-            await asyncio.sleep(self.config.media_poll_s)
 
     async def run_once(self) -> int:
         """One pass: fetch every due file of the account; returns how many were stored."""
