@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,18 @@ from playwright.sync_api import Browser
 from tests.served.conftest import Served, start_service
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One service process for this module's tests (starting one costs seconds): they post
+    from contacts of their own and read only their own tickets."""
+    home = tmp_path_factory.mktemp("browser") / "home"
+    home.mkdir()
+    s = start_service(home)
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
 
 
 def test_customer_submits_the_form_and_reads_the_status(
