@@ -1,0 +1,1 @@
+"""The app webhook channel: Standard Webhooks signed events from merchants' app backends."""
