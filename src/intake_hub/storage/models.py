@@ -340,3 +340,37 @@ class AutoReplyCount(Model):
         app = APP
         table = "auto_reply_count"
         unique_together = (("channel", "customer_key", "window_start"),)
+
+
+class AppEvent(Model):
+    """An event for an app backend (`ticket.created`, ...), posted to it until it says 2xx.
+
+    Written in the transaction of the change it reports; `webhook_id` derives from that
+    change's own ids, so a redelivered message or a retried request makes no second row.
+    """
+
+    id = fields.IntField(primary_key=True)
+    webhook_id = fields.CharField(max_length=40, unique=True)
+    source = fields.CharField(max_length=80)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "intake_hub.Ticket", related_name="app_events", on_delete=fields.CASCADE
+    )
+    number = fields.CharField(max_length=11)
+    type = fields.CharField(max_length=32)
+    payload: fields.Field[dict[str, Any]] = fields.JSONField()
+    # pending (a lease is a `next_at` in the future) -> delivered | dead
+    status = fields.CharField(max_length=10)
+    attempts = fields.IntField(default=0)
+    next_at = fields.DatetimeField()
+    last_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=200, null=True)
+    last_latency_ms = fields.IntField(null=True)
+    created_at = fields.DatetimeField()
+    # Set by a manual redelivery: the retry horizon counts from here instead.
+    redelivered_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "app_event"
+        indexes = (("source", "status", "next_at"), ("ticket_id", "created_at"))
