@@ -63,9 +63,10 @@ class Proof(_Frozen):
     """Why a message may continue one ticket whoever its sender claims to be.
 
     `access_code`: the sender held the ticket's access code, checked at the edge.
+    `owner`: a verified sender named its own ticket, its ownership checked at the edge.
     """
 
-    kind: Literal["access_code"]
+    kind: Literal["access_code", "owner"]
     ticket: str = Field(min_length=1, max_length=32)
 
 

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
 from intake_hub.envelope import Envelope
-from intake_hub.storage.models import Customer, CustomerIdentity
+from intake_hub.ids import uuid7
+from intake_hub.storage.models import Customer, CustomerIdentity, Ticket, TicketAlias
 from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
@@ -184,3 +188,64 @@ async def insert_claimants(sql: Sql, claimants: Sequence[CustomerRow], now_db: A
             for c in sorted(claimants, key=lambda c: c.id)
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a channel that vouches for its customer knows of them; None: not told."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    vip: bool | None = None
+
+
+async def update_verified(channel: str, key: str, profile: Profile) -> UUID:
+    """Record `profile` for the verified identity (channel, key), made if new; its customer."""
+    told = {k: v for k, v in _fields(profile).items() if v is not None}
+    while True:
+        found = await CustomerIdentity.get_or_none(channel=channel, key=key)
+        if found is not None:
+            if told:
+                await Customer.filter(id=found.customer_id).update(**told)  # type: ignore[attr-defined]
+            return found.customer_id  # type: ignore[attr-defined, no-any-return]
+        customer_id = uuid7()
+        try:
+            async with in_transaction():
+                await Customer.create(id=customer_id, verified=True, **told)
+                await CustomerIdentity.create(channel=channel, key=key, customer_id=customer_id)
+            return customer_id
+        except IntegrityError:
+            # Made at the same moment by another request or the batch writer: update theirs.
+            continue
+
+
+def _fields(profile: Profile) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        "phone": profile.phone,
+        "email": profile.email,
+        "vip": profile.vip,
+    }
+
+
+async def is_vip(channel: str, key: str) -> bool:
+    """Whether the customer of identity (channel, key) is marked VIP; False when unknown."""
+    found = await CustomerIdentity.get_or_none(channel=channel, key=key).select_related("customer")
+    return found is not None and found.customer.vip
+
+
+async def ticket_owned(channel: str, key: str, number: str) -> tuple[str, bool] | None:
+    """Ticket `number` (its own or a follow-up's): its number and whether it is this identity's.
+
+    None when no ticket has that number (yet).
+    """
+    ticket = await Ticket.get_or_none(number=number)
+    if ticket is None:
+        alias = await TicketAlias.get_or_none(number=number).select_related("ticket")
+        ticket = alias.ticket if alias is not None else None
+    if ticket is None:
+        return None
+    found = await CustomerIdentity.get_or_none(channel=channel, key=key)
+    mine = found is not None and found.customer_id == ticket.customer_id  # type: ignore[attr-defined]
+    return ticket.number, mine
