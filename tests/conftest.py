@@ -135,15 +135,37 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite://{path}"
     url: str = request.getfixturevalue("pg_url")
-    tables = ", ".join(f'"{t}"' for t in (*TABLES, "customer"))
-    asyncio.run(_truncate(url, tables))
+    asyncio.run(_truncate(url, (*TABLES, "customer")))
     return url
 
 
-async def _truncate(url: str, tables: str) -> None:
+# The tables TRUNCATE ... CASCADE of these empties too: every table referencing one of them.
+CASCADE = """
+WITH RECURSIVE closure(oid) AS (
+    SELECT c.oid FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1::text[])
+  UNION
+    SELECT con.conrelid FROM pg_constraint con JOIN closure ON con.confrelid = closure.oid
+    WHERE con.contype = 'f'
+)
+SELECT relname FROM pg_class WHERE oid IN (SELECT oid FROM closure)
+"""
+
+
+async def _truncate(url: str, tables: tuple[str, ...]) -> None:
+    """TRUNCATE `tables` CASCADE, skipped when it would empty nothing.
+
+    A TRUNCATE costs 0.1-0.15 s (new files for every table, fsynced) even on empty tables,
+    and many tests leave the tables empty; the check is one cheap query over the same
+    tables and every table the CASCADE reaches, so the outcome is the same: all empty.
+    """
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f"TRUNCATE {tables} CASCADE")
+        closure = [r[0] for r in await conn.fetch(CASCADE, list(tables))]
+        probe = " UNION ALL ".join(f"(SELECT '{t}' FROM \"{t}\" LIMIT 1)" for t in sorted(closure))
+        if await conn.fetch(probe):
+            names = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} CASCADE")
     finally:
         await conn.close()
 

@@ -42,16 +42,40 @@ def broker() -> str:
     return AMQP_URL
 
 
+@pytest.fixture(scope="session")
+def vhost_deletions() -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """`rabbitmqctl delete_vhost` runs started by `vhost`, waited for at the end of the run.
+
+    Each `rabbitmqctl` boots an Erlang VM (over a second); nothing waits for a deleted vhost.
+    """
+    running: list[tuple[str, subprocess.Popen[bytes]]] = []
+    yield running
+    failed = []
+    for name, proc in running:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            failed.append(f"{name}: {err.decode(errors='replace')}")
+    assert not failed, f"delete_vhost failed: {failed}"
+
+
 @pytest.fixture
-def vhost(broker: str) -> Iterator[tuple[str, str]]:
-    """A RabbitMQ virtual host of this test's own and its URL, deleted after."""
+def vhost(
+    broker: str, vhost_deletions: list[tuple[str, subprocess.Popen[bytes]]]
+) -> Iterator[tuple[str, str]]:
+    """A RabbitMQ virtual host of this test's own and its URL, deleted after (in the
+    background: see `vhost_deletions`)."""
     name = f"fault-{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", name)
     try:
         rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         yield name, f"{broker}{name}"
     finally:
-        rabbitmqctl("delete_vhost", name)
+        delete = subprocess.Popen(
+            ["rabbitmqctl", "-q", "delete_vhost", name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        vhost_deletions.append((name, delete))
 
 
 @pytest.fixture
