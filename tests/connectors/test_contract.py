@@ -29,9 +29,10 @@ from intake_hub.ticketno import TicketNumbers
 from intake_hub.webguard import ClientAddress
 from tests.connectors.contract import Kit
 from tests.connectors.web.kit import KIT as WEB
+from tests.connectors.webhook.kit import KIT as WEBHOOK
 from tests.connectors.wechat.kit import KIT as WECHAT
 
-KITS = {kit.type: kit for kit in (WEB, WECHAT)}
+KITS = {kit.type: kit for kit in (WEB, WEBHOOK, WECHAT)}
 Client = TestClient  # type: ignore[type-arg]
 
 

@@ -34,6 +34,8 @@ def secret_bytes(whsec: str) -> bytes:
         text = text[len(PREFIX) :]
     if not text:
         raise ValueError("webhook secret is empty after the whsec_ prefix")
+    # Some senders drop the padding; the reference libraries accept it unpadded too.
+    text += "=" * (-len(text) % 4)
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
