@@ -11,7 +11,8 @@ from uuid import UUID
 from intake_hub.envelope import Envelope
 from intake_hub.rules.decision import of_envelope
 from intake_hub.status import CLOSED_STATUSES, OPEN_STATUSES
-from intake_hub.storage import attachments
+from intake_hub.storage import app_events, attachments
+from intake_hub.storage.app_events import NewEvent
 from intake_hub.storage.customers import (
     CustomerRow,
     Identity,
@@ -19,7 +20,14 @@ from intake_hub.storage.customers import (
     identity,
     insert_claimants,
 )
-from intake_hub.storage.models import Attachment, Event, Message, Ticket, TicketAlias
+from intake_hub.storage.models import (
+    AppEvent,
+    Attachment,
+    Event,
+    Message,
+    Ticket,
+    TicketAlias,
+)
 from intake_hub.storage.outcome import LostRace, Saved
 from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
@@ -74,7 +82,9 @@ _ALIAS_COLS = (
     "number",
     "ticket_id",
 )
-_TICKET_SELECT = "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at"
+_TICKET_SELECT = (
+    "t.id, t.number, t.customer_id, t.channel, t.status, t.assignee_id, t.updated_at, t.source"
+)
 
 
 @dataclass(slots=True)
@@ -86,6 +96,7 @@ class _Ticket:
     status: str
     assignee: str | None
     updated_at: datetime
+    source: str | None = None
     new: bool = False
     touched: bool = False
     reopen_to: str | None = None
@@ -121,6 +132,8 @@ class Batch:
         self.attachments: list[list[Any]] = []
         self.aliases: list[list[Any]] = []
         self.events: list[list[Any]] = []
+        # Events for app backends, in the order the changes happened (the outbox's order).
+        self.app_events: list[list[Any]] = []
         # Customers made from claimed contacts: one per ticket, nobody's identity.
         self.claimants: list[CustomerRow] = []
 
@@ -202,6 +215,7 @@ class Batch:
                 status=row[4],
                 assignee=row[5],
                 updated_at=sql.to_dt(row[6]),
+                source=row[7],
             )
             self.by_number[ticket.number] = ticket
             self._track_open(ticket)
@@ -310,6 +324,7 @@ class Batch:
             status="in_progress" if assignee else "received",
             assignee=assignee,
             updated_at=received,
+            source=env.source,
             new=True,
             row={
                 "category": labels.category if labels else None,
@@ -328,6 +343,10 @@ class Batch:
         self.tickets[ticket.id] = ticket
         self.by_number[ticket.number] = ticket
         self._track_open(ticket)
+        self._app_event(env, ticket, "created", app_events.CREATED, _created(env, ticket))
+        if assignee:
+            handed = {"assignee": assignee, "team": ticket.row["team"], "previous": None}
+            self._app_event(env, ticket, "assigned", app_events.ASSIGNED, handed)
         self._messages(env, ticket)
         # One audit row for the new ticket, holding what classify and route decided: each
         # event row costs an insert, two index entries and a foreign-key check.
@@ -348,6 +367,8 @@ class Batch:
             ticket.status = "in_progress" if ticket.assignee else "received"
             ticket.reopen_to = ticket.status
             self._event(env, ticket, "reopened", {"from": reopened_from, "to": ticket.status})
+            data = {"previous": reopened_from, "by": "customer"}
+            self._app_event(env, ticket, "reopened", app_events.STATUS_CHANGED, data)
         ticket.updated_at = max(ticket.updated_at, received)
         self.tickets[ticket.id] = ticket
         self._track_open(ticket)
@@ -393,6 +414,14 @@ class Batch:
                     f"reply:{env.id}",
                 ]
             )
+            answer = {
+                "id": str(row_id(env, "reply")),
+                "text": env.reply.text,
+                "kind": env.reply.kind,
+                "by": "auto",
+                "agent": None,
+            }
+            self._app_event(env, ticket, "reply", app_events.REPLIED, {"message": answer})
 
     def _event(self, env: Envelope, ticket: _Ticket, kind: str, data: dict[str, Any]) -> None:
         sql = self.sql
@@ -407,6 +436,24 @@ class Batch:
                 f"{env.id}:{kind}",
             ]
         )
+
+    def _app_event(
+        self, env: Envelope, ticket: _Ticket, step: str, kind: str, data: dict[str, Any]
+    ) -> None:
+        if not app_events.wanted(ticket.source):
+            return
+        assert ticket.source is not None
+        event = NewEvent(
+            f"{step}:{env.id}",
+            ticket.source,
+            ticket.id,
+            ticket.number,
+            kind,
+            ticket.status,
+            self.now,
+            data,
+        )
+        self.app_events.append(app_events.row(self.sql, event))
 
     async def _write(self) -> None:
         sql = self.sql
@@ -452,6 +499,8 @@ class Batch:
         await sql.insert("ticket_alias", columns(TicketAlias, *_ALIAS_COLS), self.aliases)
         self.events.sort(key=lambda e: e[-1])
         await sql.insert_new("event", columns(Event, *_EVENT_COLS), self.events)
+        # Not sorted: their ids keep the order of the changes, which the sender keeps.
+        await sql.insert_new("app_event", columns(AppEvent, *app_events.COLUMNS), self.app_events)
         old = sorted(
             (t for t in self.tickets.values() if t.touched and not t.new),
             key=lambda t: t.id,
@@ -465,3 +514,19 @@ class Batch:
             "WHERE id = ? AND status IN ('resolved', 'closed')",
             [[t.reopen_to, sql.uuid(t.id)] for t in old if t.reopen_to],
         )
+
+
+def _created(env: Envelope, ticket: _Ticket) -> dict[str, Any]:
+    """What `ticket.created` tells the app: the first message's id and how it was triaged."""
+    c = env.customer
+    return {
+        "channel": env.channel,
+        "message_id": env.external_id,
+        "category": ticket.row["category"],
+        "priority": ticket.row["priority"],
+        "tags": ticket.row["tags"],
+        "team": ticket.row["team"],
+        "assignee": ticket.assignee,
+        "customer": {"id": c.key, "name": c.name},
+        "order_id": env.order_id,
+    }

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from intake_hub.storage import app_events
+from intake_hub.storage.app_events import NewEvent
 from intake_hub.storage.models import Agent, Event, Ticket
 from intake_hub.tickets.errors import UnknownAssignee
 from intake_hub.tickets.read import find_ticket
@@ -40,12 +42,28 @@ async def reassign(number: str, assignee: str, reason: str, actor: str) -> Assig
                 await Agent.filter(id=previous, open_count__gt=0).update(
                     open_count=F("open_count") - 1
                 )
+        event_id = uuid.uuid4()
         await Event.create(
-            id=uuid.uuid4(),
+            id=event_id,
             ticket_id=ticket.id,
             kind=EVENT,
             actor=actor,
             data={"from": previous, "to": assignee, "team": team, "reason": reason},
             created_at=now,
         )
+        if previous != assignee and app_events.wanted(ticket.source):
+            assert ticket.source is not None
+            handed = {"assignee": assignee, "team": team, "previous": previous}
+            await app_events.add(
+                NewEvent(
+                    f"assign:{event_id}",
+                    ticket.source,
+                    ticket.id,
+                    ticket.number,
+                    app_events.ASSIGNED,
+                    ticket.status,
+                    now,
+                    handed,
+                )
+            )
     return AssignOut(number=ticket.number, assignee=assignee, previous=previous, team=team)

@@ -20,6 +20,8 @@ from tortoise.transactions import in_transaction
 
 from intake_hub.ids import uuid7
 from intake_hub.status import OPEN_STATUSES
+from intake_hub.storage import app_events
+from intake_hub.storage.app_events import NewEvent
 from intake_hub.storage.models import Agent, Event, Message, Ticket
 from intake_hub.tickets.errors import Conflict, KeyReused, NotAllowed
 from intake_hub.tickets.outbound import Delivery, Outbound
@@ -69,12 +71,16 @@ class Handling:
             await _may_work(who, ticket)
             previous, assignee = ticket.status, ticket.assignee_id  # type: ignore[attr-defined]
             status = "in_progress" if previous == "received" else previous
-            if assignee is None and who.role == "agent":
+            taken = assignee is None and who.role == "agent"
+            if taken:
                 # The agent who answers an unassigned ticket of their team takes it.
                 assignee = who.login
                 if status in OPEN_STATUSES:
                     await Agent.filter(id=assignee).update(open_count=F("open_count") + 1)
             await _update(ticket, previous, status=status, assignee_id=assignee, updated_at=now)
+            if taken:
+                took = {"assignee": assignee, "team": ticket.team, "previous": None}
+                await _tell_app(ticket, f"take:{message_id}", app_events.ASSIGNED, now, took)
             await Message.create(
                 id=message_id,
                 ticket_id=ticket.id,
@@ -86,6 +92,11 @@ class Handling:
                 dedupe_key=f"agent:{message_id}",
             )
             delivery = await self._push(ticket, f"agent:{message_id}", text, now)
+            answer = {"id": str(message_id), "text": text, "kind": None, "by": "agent"}
+            answer["agent"] = who.login
+            await _tell_app(
+                ticket, f"agent:{message_id}", app_events.REPLIED, now, {"message": answer}
+            )
             await _event(ticket, "replied", who, now, {"message": str(message_id), "to": delivery})
         return ReplyOut(
             number=ticket.number,
@@ -150,6 +161,8 @@ class Handling:
             event = await _event(
                 ticket, "status_changed", who, now, {"from": previous, "to": status, "note": note}
             )
+            changed = {"previous": previous, "note": note, "by": who.login}
+            await _tell_app(ticket, f"status:{event.id}", app_events.STATUS_CHANGED, now, changed)
             text = self.notice(ticket.number, status, first)
             pushed = text is not None and (
                 await self._push(ticket, f"status:{event.id}", text, now) != "status_page"
@@ -210,3 +223,14 @@ async def _first_inbound_text(ticket_id: uuid.UUID) -> str:
         .values_list("text", flat=True)
     )
     return str(rows[0]) if rows else ""
+
+
+async def _tell_app(
+    ticket: Ticket, key: str, kind: str, now: datetime, data: dict[str, Any]
+) -> None:
+    """Queue the change for the app the ticket came from, if it came from one."""
+    if app_events.wanted(ticket.source):
+        assert ticket.source is not None
+        await app_events.add(
+            NewEvent(key, ticket.source, ticket.id, ticket.number, kind, ticket.status, now, data)
+        )
