@@ -81,16 +81,16 @@ class FakeApp:
         return [p["type"] for _, p in self.received if p["data"]["ticket"] == number]
 
 
-@pytest.fixture
-async def client(
+@pytest.fixture(name="client")
+async def client_fixture(
     settings: Settings, db_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> Client:
     """The whole service on SQLite and PostgreSQL (the app's instance is not mounted)."""
     return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
 
 
-@pytest.fixture
-async def fake_app() -> AsyncIterator[FakeApp]:
+@pytest.fixture(name="fake_app")
+async def fake_app_fixture() -> AsyncIterator[FakeApp]:
     """A running fake app backend."""
     fake = FakeApp()
     await fake.start()
