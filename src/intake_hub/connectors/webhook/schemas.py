@@ -37,7 +37,7 @@ class AppCustomer(_Model):
 class AppAttachment(_Model):
     """A file the app holds, shown to agents as a link; intake-hub never fetches it."""
 
-    url: AnyHttpUrl = Field(description="http(s) link to the file, at most 2048 characters")
+    url: AnyHttpUrl = Field(description="http(s) link to the file")
     name: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=100)
     size: int = Field(ge=0, le=2**31 - 1, description="Bytes")
