@@ -27,6 +27,7 @@ from intake_hub.api.ops import (
     openapi_view,
 )
 from intake_hub.api.tickets import TicketApi, TicketQuery
+from intake_hub.api.webhooks import WebhooksApi
 from intake_hub.config import Settings
 from intake_hub.connectors.base import Connector, Core
 from intake_hub.connectors.registry import REGISTRY, load_connectors
@@ -37,7 +38,7 @@ from intake_hub.ratelimit import Buckets
 from intake_hub.runtime.backlog import Backlog
 from intake_hub.runtime.services import Services, add_spool, build_services
 from intake_hub.stages import STAGE_NAMES
-from intake_hub.storage import agents, db
+from intake_hub.storage import agents, app_events, db
 from intake_hub.tickets import attachments, read
 from intake_hub.tickets.assign import reassign
 from intake_hub.tickets.attachments import AttachmentFile
@@ -189,6 +190,7 @@ def _mount_api(app: web.Application, s: Services, outbound: dict[str, Outbound])
     handling = Handling(s.stages.notice, outbound)
     app.router.add_routes(HandlingApi(auth, handling.reply, handling.move).routes())
     app.router.add_routes(AdminApi(auth, DeadLetters(s.bus)).routes())
+    app.router.add_routes(WebhooksApi(auth, app_events.listing, app_events.redeliver).routes())
 
 
 async def _agent_lookup(token: str) -> Principal | None:

@@ -18,6 +18,7 @@ from intake_hub.api.admin import (
 from intake_hub.api.assign import AssignIn
 from intake_hub.api.handling import ReplyIn, StatusIn
 from intake_hub.api.tickets import TicketQuery
+from intake_hub.api.webhooks import AppEventPage, AppEventQuery, RedeliverOut
 from intake_hub.jsonapi import (
     IDEMPOTENCY_KEY_PARAM,
     NUMBER_PARAM,
@@ -48,6 +49,8 @@ _MODELS: list[type[BaseModel]] = [
     ReplyOut,
     StatusIn,
     StatusOut,
+    AppEventPage,
+    RedeliverOut,
 ]
 _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     DeadLetterAction,
@@ -238,6 +241,37 @@ def _paths() -> dict[str, Any]:
         "/api/v1/admin/dlq/purge": _dead_letter_action(
             "purgeDeadLetters", "Drop dead letters for good"
         ),
+        "/api/v1/admin/webhooks/events": {
+            "get": {
+                "summary": "Events to app backends: attempts, last status code, latency, next try",
+                "operationId": "listAppEvents",
+                "security": _BEARER,
+                "parameters": _query_params(AppEventQuery),
+                "responses": {
+                    "200": json_content(AppEventPage, "Newest first"),
+                    **error_responses(401, 403, 422),
+                },
+            }
+        },
+        "/api/v1/admin/webhooks/events/{webhook_id}/redeliver": {
+            "post": {
+                "summary": "Send an event to its app again, due now (role admin)",
+                "operationId": "redeliverAppEvent",
+                "security": _BEARER,
+                "parameters": [
+                    {
+                        "name": "webhook_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": json_content(RedeliverOut, "Back in the queue"),
+                    **error_responses(401, 403, 404),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",
