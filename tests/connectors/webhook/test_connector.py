@@ -82,10 +82,14 @@ async def test_data_ticket_joins_only_the_customers_own_ticket(client: Client) -
     bogus = await send(client, message(ticket="not-a-number"), "msg_z")
     assert bogus.status == 422
     assert await stored() == before
-    await _accepted(client, message(text="再补充一句", ticket=mine["ticket"]), "msg_ok")
+    joined = await _accepted(client, message(text="再补充一句", ticket=mine["ticket"]), "msg_ok")
+    await settle(client)
+    # The follow-up's own number names the ticket it joined, for the app to use next time.
+    await _accepted(client, message(text="第三句", ticket=joined["ticket"]), "msg_alias")
     await settle(client)
     ticket = await (await client.get(f"/api/v1/tickets/{mine['ticket']}", headers=AUTH)).json()
-    assert [m["text"] for m in ticket["messages"] if m["direction"] == "in"][-1] == "再补充一句"
+    texts = [m["text"] for m in ticket["messages"] if m["direction"] == "in"]
+    assert texts[-2:] == ["再补充一句", "第三句"]
 
 
 async def test_a_repeat_answers_the_same_and_stores_nothing(client: Client) -> None:
