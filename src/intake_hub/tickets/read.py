@@ -201,6 +201,7 @@ async def get_ticket(number: str, who: Principal | None = None) -> TicketDetail 
         assignee=ticket.assignee_id,  # type: ignore[attr-defined]
         customer=CustomerOut(
             id=str(customer.id),
+            key=ticket.customer_key,
             name=customer.name,
             phone=customer.phone,
             email=customer.email,

@@ -63,6 +63,11 @@ class CustomerOut(_Model):
     """The customer as agents see them."""
 
     id: str
+    key: str | None = Field(
+        default=None,
+        description="How the ticket's channel names them: an app's user id (`app:u_1001`), "
+        "a WeChat openid, the contact a web customer typed",
+    )
     name: str | None = None
     phone: str | None = None
     email: str | None = None

@@ -46,6 +46,8 @@ async def test_a_signed_message_makes_a_verified_webhook_ticket(client: Client) 
     assert ticket["channel"] == "webhook"
     assert ticket["customer"]["verified"] is True
     assert ticket["customer"]["name"] == "李雷"
+    # The app's own user id, as agents look the customer up in the app.
+    assert ticket["customer"]["key"] == "app:u_1001"
     assert ticket["order_id"] == "4102938475610"
     row = await Ticket.get(number=number)
     assert (row.source, row.customer_key) == ("webhook/app", "app:u_1001")

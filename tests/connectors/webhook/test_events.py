@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import web
-from standardwebhooks.webhooks import Webhook
 
 from intake_hub.app import SERVICES, create_app
 from intake_hub.config import Settings
@@ -20,65 +16,8 @@ from intake_hub.connectors.webhook.events import Breaker, EventDispatcher
 from intake_hub.storage import agents
 from intake_hub.storage.models import AppEvent, Ticket
 from intake_hub.testing import make_envelope
+from tests.connectors.webhook.conftest import INBOUND, SECRET, FakeApp, eventually
 from tests.web.conftest import AUTH, Client, settle
-
-SECRET = "whsec_" + base64.b64encode(b"app-events-secret-0123456789abcd").decode()
-INBOUND = "whsec_" + base64.b64encode(b"app-inbound-secret-0123456789ab").decode()
-
-
-@dataclass
-class FakeApp:
-    """An app backend on loopback: verifies and records events, fails on demand, goes down."""
-
-    fail_next: int = 0
-    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    refused: int = 0
-    port: int = 0
-    _runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """Where intake-hub posts events."""
-        return f"http://127.0.0.1:{self.port}/events"
-
-    @property
-    def ids(self) -> list[str]:
-        """The webhook ids received with a 2xx, in arrival order."""
-        return [i for i, _ in self.received]
-
-    async def start(self) -> None:
-        """Listen (again on the same port after `stop`)."""
-        app = web.Application()
-        app.router.add_post("/events", self._receive)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-
-    async def stop(self) -> None:
-        """Go down: connections are refused until `start`."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _receive(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        # A third-party Standard Webhooks implementation: raises unless the signature holds.
-        payload = Webhook(SECRET).verify(body, dict(request.headers))
-        assert request.headers["content-type"] == "application/json"
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            self.refused += 1
-            return web.Response(status=503, text="busy")
-        self.received.append((request.headers["webhook-id"], payload))
-        return web.Response(status=204)
-
-    def of(self, number: str) -> list[str]:
-        """The event types received for one ticket, in order."""
-        return [p["type"] for _, p in self.received if p["data"]["ticket"] == number]
 
 
 @pytest.fixture(name="client")
@@ -89,28 +28,11 @@ async def client_fixture(
     return await aiohttp_client(create_app(replace(settings, database_url=db_url)))
 
 
-@pytest.fixture(name="fake_app")
-async def fake_app_fixture() -> AsyncIterator[FakeApp]:
-    """A running fake app backend."""
-    fake = FakeApp()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def dispatcher(fake: FakeApp, **tuning: Any) -> EventDispatcher:
     """A sender for instance `app` with test-fast polling, retries and leases."""
     config = WebhookConfig(name="app", secrets=INBOUND, events_url=fake.url, events_secret=SECRET)
     fast: dict[str, Any] = {"poll_s": 0.02, "backoff_s": (0.05, 0.1), "lease_s": 0.5}
     return EventDispatcher(config, **(fast | tuning))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline_s: float = 10.0) -> None:
-    """Poll `check` until it holds; fail at the deadline."""
-    end = time.monotonic() + deadline_s
-    while not await check():
-        assert time.monotonic() < end, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
 
 
 async def app_ticket(

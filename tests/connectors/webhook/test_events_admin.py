@@ -13,13 +13,11 @@ from intake_hub.storage import agents, db
 from intake_hub.storage.models import AppEvent
 from intake_hub.storage.writer import TicketWriter
 from intake_hub.testing import make_envelope
-from tests.connectors.webhook.test_events import (  # noqa: F401 (fixtures)
-    FakeApp,
+from tests.connectors.webhook.conftest import FakeApp, eventually
+from tests.connectors.webhook.test_events import (  # noqa: F401 (the client fixture)
     app_ticket,
     client_fixture,
     dispatcher,
-    eventually,
-    fake_app_fixture,
 )
 from tests.web.conftest import AUTH, Client
 

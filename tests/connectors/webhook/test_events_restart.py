@@ -8,13 +8,11 @@ from dataclasses import replace
 from intake_hub.app import create_app
 from intake_hub.config import Settings
 from intake_hub.storage.models import AppEvent
-from tests.connectors.webhook.test_events import (  # noqa: F401 (fixtures)
-    FakeApp,
+from tests.connectors.webhook.conftest import FakeApp, eventually
+from tests.connectors.webhook.test_events import (  # noqa: F401 (the client fixture)
     app_ticket,
     client_fixture,
     dispatcher,
-    eventually,
-    fake_app_fixture,
 )
 from tests.web.conftest import Client
 

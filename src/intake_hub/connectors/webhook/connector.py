@@ -25,6 +25,7 @@ from intake_hub import ticketno
 from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.webhook import openapi
 from intake_hub.connectors.webhook.config import WebhookConfig
+from intake_hub.connectors.webhook.events import EventDispatcher
 from intake_hub.connectors.webhook.normalize import customer_key, tags, to_envelope
 from intake_hub.connectors.webhook.schemas import (
     EVENTS,
@@ -74,12 +75,14 @@ class WebhookConnector:
     core: Core
     keys: WebKeys = field(default_factory=WebKeys)
     _pruner: Periodic = field(init=False)
+    _events: EventDispatcher = field(init=False)
 
     Config: ClassVar[type[ConnectorConfig]] = WebhookConfig
     type: ClassVar[str] = "webhook"
 
     def __post_init__(self) -> None:
         self._pruner = Periodic(f"{self.source} webhook-id pruning", PRUNE_EVERY_S, self._prune)
+        self._events = EventDispatcher(self.config)
         self._secrets = self.config.keys
 
     @classmethod
@@ -117,11 +120,13 @@ class WebhookConnector:
         return [web.post(f"/hooks/{self.config.name}", self.receive)]
 
     async def start(self) -> None:
-        """Forget old webhook ids now and hourly."""
+        """Forget old webhook ids now and hourly; send the app its events (with a URL)."""
         self._pruner.start()
+        await self._events.start()
 
     async def stop(self) -> None:
-        """Stop pruning."""
+        """Stop sending events and pruning."""
+        await self._events.stop()
         await self._pruner.stop()
 
     async def _prune(self) -> None:
