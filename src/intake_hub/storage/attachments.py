@@ -34,8 +34,9 @@ COLUMNS = (
     "next_at",
     "created_at",
 )
-# Refs a provider holds as a file to fetch later; their `ref` is the provider's media id.
-FETCHED_KINDS = frozenset({"image", "voice", "video"})
+# Refs a provider holds as a file to fetch later; their `ref` is the provider's media id
+# (`remote`: the URL an app backend gave, fetched under its host allow-list).
+FETCHED_KINDS = frozenset({"image", "voice", "video", "remote"})
 # Kept as a reference only: there is no file to fetch.
 LINK_KINDS = frozenset({"location", "link"})
 

@@ -26,8 +26,10 @@ from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.webhook import openapi
 from intake_hub.connectors.webhook.config import WebhookConfig
 from intake_hub.connectors.webhook.events import EventDispatcher
+from intake_hub.connectors.webhook.files import FileFetcher
 from intake_hub.connectors.webhook.normalize import customer_key, tags, to_envelope
 from intake_hub.connectors.webhook.schemas import (
+    ALLOW_HTTP,
     EVENTS,
     CustomerAccepted,
     CustomerUpdated,
@@ -76,6 +78,8 @@ class WebhookConnector:
     keys: WebKeys = field(default_factory=WebKeys)
     _pruner: Periodic = field(init=False)
     _events: EventDispatcher = field(init=False)
+    # Fetches the app's attachments; None when no host is allowed (they stay links).
+    _files: FileFetcher | None = field(default=None, init=False)
 
     Config: ClassVar[type[ConnectorConfig]] = WebhookConfig
     type: ClassVar[str] = "webhook"
@@ -83,6 +87,8 @@ class WebhookConnector:
     def __post_init__(self) -> None:
         self._pruner = Periodic(f"{self.source} webhook-id pruning", PRUNE_EVERY_S, self._prune)
         self._events = EventDispatcher(self.config)
+        if self.config.fetches:
+            self._files = FileFetcher(self.config, self.core.files)
         self._secrets = self.config.keys
 
     @classmethod
@@ -120,12 +126,16 @@ class WebhookConnector:
         return [web.post(f"/hooks/{self.config.name}", self.receive)]
 
     async def start(self) -> None:
-        """Forget old webhook ids now and hourly; send the app its events (with a URL)."""
+        """Forget old webhook ids hourly; send the app its events; fetch its files."""
         self._pruner.start()
         await self._events.start()
+        if self._files is not None:
+            await self._files.start()
 
     async def stop(self) -> None:
-        """Stop sending events and pruning."""
+        """Stop fetching files, sending events and pruning."""
+        if self._files is not None:
+            await self._files.stop()
         await self._events.stop()
         await self._pruner.stop()
 
@@ -177,7 +187,7 @@ class WebhookConnector:
             raise self._refuse(exc.reason) from None
         if not idempotency_key_ok(msg_id):
             raise _invalid(_WEBHOOK_ID, "1-100 printable characters")
-        event = _event(body)
+        event = _event(body, allow_http=self.config.allow_http)
         body_hash = hashlib.sha256(body).hexdigest()
         if isinstance(event, MessageCreated):
             return await self._message(event.data, msg_id, body_hash, started)
@@ -242,6 +252,7 @@ class WebhookConnector:
             received_at=datetime.now(UTC),
             owned=owned,
             vip=vip,
+            fetch=self.config.fetches,
         )
         try:
             await self.core.emit(env)
@@ -274,8 +285,11 @@ class WebhookConnector:
         return keyed_response(answer, 200, False)
 
 
-def _event(body: bytes) -> MessageCreated | CustomerUpdated:
-    """The event in a verified body: 400 when not JSON, 422 naming the first bad field."""
+def _event(body: bytes, *, allow_http: bool) -> MessageCreated | CustomerUpdated:
+    """The event in a verified body: 400 when not JSON, 422 naming the first bad field.
+
+    `allow_http`: attachment URLs may be `http://` (else only `https://`).
+    """
     try:
         data: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -288,7 +302,7 @@ def _event(body: bytes) -> MessageCreated | CustomerUpdated:
         known = ", ".join(sorted(EVENTS))
         raise _invalid("type", f"unknown event type (known: {known})")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={ALLOW_HTTP: allow_http})
     except ValidationError as exc:
         raise BadRequest(
             422, "invalid_fields", "Some fields are invalid.", field_errors(exc)

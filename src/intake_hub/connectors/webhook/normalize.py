@@ -41,9 +41,12 @@ def customer_ref(instance: str, customer: AppCustomer) -> CustomerRef:
     )
 
 
-def attachment_ref(url: str, name: str, content_type: str, size: int) -> AttachmentRef:
-    """A file the app holds, kept as a link: fetching app-supplied URLs would invite SSRF."""
-    return AttachmentRef(kind="link", ref=url, name=name, content_type=content_type, size=size)
+def attachment_ref(
+    url: str, name: str, content_type: str, size: int, *, fetch: bool = False
+) -> AttachmentRef:
+    """A file the app holds: `remote` to fetch (connectors/webhook/files.py), else a link."""
+    kind = "remote" if fetch else "link"
+    return AttachmentRef(kind=kind, ref=url, name=name, content_type=content_type, size=size)
 
 
 def to_envelope(
@@ -56,6 +59,7 @@ def to_envelope(
     received_at: datetime,
     owned: str | None = None,
     vip: bool = False,
+    fetch: bool = False,
 ) -> Envelope:
     """The envelope of one `message.created` event.
 
@@ -63,6 +67,7 @@ def to_envelope(
     same customer's: the message then joins it. Otherwise the verified identity decides,
     as for any follow-up (its open ticket within the follow-up window, or a new one).
     `vip`: the stored profile is marked VIP and the app sent no tags this time.
+    `fetch`: the instance allows some attachment hosts, so files are fetched, not linked.
     """
     customer = customer_ref(instance, data.customer)
     if vip and "vip" not in customer.tags:
@@ -77,7 +82,8 @@ def to_envelope(
         text=data.text,
         order_id=data.order_id or None,
         attachments=tuple(
-            attachment_ref(str(a.url), a.name, a.content_type, a.size) for a in data.attachments
+            attachment_ref(str(a.url), a.name, a.content_type, a.size, fetch=fetch)
+            for a in data.attachments
         ),
         proof=Proof(kind="owner", ticket=owned) if owned else None,
         received_at=received_at,

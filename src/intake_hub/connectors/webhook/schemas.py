@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from intake_hub.text import NonBlank
 
 # `<instance>:<id>` must fit a customer key (200), whatever the instance name (56).
 MAX_CUSTOMER_ID = 128
+# An attachment row keeps the URL it fetches in 500 characters.
+MAX_URL = 500
+# Validation context key: the instance accepts `http://` attachment URLs (tests on loopback).
+ALLOW_HTTP = "allow_http"
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
@@ -35,12 +47,22 @@ class AppCustomer(_Model):
 
 
 class AppAttachment(_Model):
-    """A file the app holds, shown to agents as a link; intake-hub never fetches it."""
+    """A file the app holds: fetched from an allowed host, otherwise shown as a link."""
 
-    url: AnyHttpUrl = Field(description="http(s) link to the file")
+    url: AnyHttpUrl = Field(description="https link to the file, up to 500 characters")
     name: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=1, max_length=100)
     size: int = Field(ge=0, le=2**31 - 1, description="Bytes")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: AnyHttpUrl, info: ValidationInfo) -> AnyHttpUrl:
+        allow_http = bool(info.context and info.context.get(ALLOW_HTTP))
+        if url.scheme != "https" and not allow_http:
+            raise ValueError("must be an https:// URL")
+        if len(str(url)) > MAX_URL:
+            raise ValueError(f"longer than {MAX_URL} characters")
+        return url
 
 
 class MessageData(_Model):
