@@ -36,10 +36,22 @@ def photo(path: Path, size: tuple[int, int] = (800, 600), *, noise: bool = False
     return path
 
 
-@pytest.fixture
-def small_files(tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One service for the module (a start costs seconds); each test reads only its own ticket."""
+    home = tmp_path_factory.mktemp("uploads") / "home"
+    home.mkdir()
+    s = start_service(home)
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A service whose web connector takes files of at most 1 MiB."""
-    home, connectors = tmp_path / "home", tmp_path / "connectors"
+    root = tmp_path_factory.mktemp("small-files")
+    home, connectors = root / "home", root / "connectors"
     home.mkdir()
     connectors.mkdir()
     (connectors / "web.yaml").write_text(
