@@ -28,11 +28,12 @@ from intake_hub.metrics import Metrics
 from intake_hub.ticketno import TicketNumbers
 from intake_hub.webguard import ClientAddress
 from tests.connectors.contract import Kit
+from tests.connectors.email.kit import KIT as EMAIL
 from tests.connectors.web.kit import KIT as WEB
 from tests.connectors.webhook.kit import KIT as WEBHOOK
 from tests.connectors.wechat.kit import KIT as WECHAT
 
-KITS = {kit.type: kit for kit in (WEB, WEBHOOK, WECHAT)}
+KITS = {kit.type: kit for kit in (WEB, WEBHOOK, WECHAT, EMAIL)}
 Client = TestClient  # type: ignore[type-arg]
 
 

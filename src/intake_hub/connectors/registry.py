@@ -17,12 +17,13 @@ import yaml
 from pydantic import ValidationError
 
 from intake_hub.connectors.base import Connector, ConnectorConfig
+from intake_hub.connectors.email.connector import EmailConnector
 from intake_hub.connectors.web.connector import WebConnector
 from intake_hub.connectors.webhook.connector import WebhookConnector
 from intake_hub.connectors.wechat.connector import WeChatConnector
 
 REGISTRY: dict[str, type[Connector]] = {
-    c.type: c for c in (WebConnector, WebhookConnector, WeChatConnector)
+    c.type: c for c in (WebConnector, WebhookConnector, WeChatConnector, EmailConnector)
 }
 
 # `${VAR}` must be set; `${VAR:-default}` falls back when unset or empty, as in the shell.

@@ -249,3 +249,16 @@ async def ticket_owned(channel: str, key: str, number: str) -> tuple[str, bool] 
     found = await CustomerIdentity.get_or_none(channel=channel, key=key)
     mine = found is not None and found.customer_id == ticket.customer_id  # type: ignore[attr-defined]
     return ticket.number, mine
+
+
+async def ticket_of_key(channel: str, key: str, number: str) -> str | None:
+    """Ticket `number` (its own or a follow-up's) when it is `channel`'s and its customer
+    key is `key`: its number; else None (not stored yet, or another customer's).
+    """
+    ticket = await Ticket.get_or_none(number=number)
+    if ticket is None:
+        alias = await TicketAlias.get_or_none(number=number).select_related("ticket")
+        ticket = alias.ticket if alias is not None else None
+    if ticket is None or ticket.channel != channel or ticket.customer_key != key:
+        return None
+    return ticket.number

@@ -1,0 +1,86 @@
+"""aiosmtpd's SMTP protocol on the service's own event loop, with its session limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+log = logging.getLogger(__name__)
+
+# Commands of one kind a session may send: enough for any mail, not for a flood of NOOPs.
+COMMAND_CALL_LIMIT = 100
+
+
+class _Session(SMTP):
+    """One client's session, known to its listener so stopping can close it."""
+
+    def __init__(self, handler: Any, sessions: set[_Session], **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._sessions = sessions
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Track the session."""
+        self._sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the session."""
+        self._sessions.discard(self)
+        super().connection_lost(exc)
+
+
+class Listener:
+    """An SMTP server for `handler` (aiosmtpd hooks), started and stopped with the service."""
+
+    def __init__(
+        self, handler: Any, *, host: str, port: int, max_bytes: int, timeout_s: float
+    ) -> None:
+        self._handler = handler
+        self._host, self._port = host, port
+        self._max_bytes = max_bytes
+        self._timeout_s = timeout_s
+        self._server: asyncio.Server | None = None
+        self._sessions: set[_Session] = set()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one picked when configured as 0)."""
+        assert self._server is not None, "not started"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    def _session(self) -> _Session:
+        # data_size_limit advertises SIZE and answers 552 past it; line lengths and the
+        # idle timeout are aiosmtpd's, so a slow client cannot hold a session open.
+        return _Session(
+            self._handler,
+            self._sessions,
+            data_size_limit=self._max_bytes,
+            timeout=self._timeout_s,
+            command_call_limit=COMMAND_CALL_LIMIT,
+            enable_SMTPUTF8=True,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self) -> None:
+        """Listen on the configured host and port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._session, self._host, self._port)
+        log.info("SMTP listening on %s:%d", self._host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening and close the open sessions."""
+        if self._server is None:
+            return
+        self._server.close()
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        await self._server.wait_closed()
+        self._server = None
+        # Let the closed sessions' handler tasks see their connection gone.
+        for _ in range(3):
+            await asyncio.sleep(0)
