@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from intake_hub.cli import agents, broker, db, rules, run, webhooks
+from intake_hub.cli import agents, broker, db, mail, rules, run, webhooks
 from intake_hub.config import ConfigError, Settings
 
 
@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     broker.add_commands(sub)
     agents.add_commands(sub)
     webhooks.add_commands(sub)
+    mail.add_commands(sub)
     rules.add_commands(sub)
     return p
 
