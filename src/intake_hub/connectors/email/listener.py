@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
@@ -12,6 +13,7 @@ log = logging.getLogger(__name__)
 
 # Commands of one kind a session may send: enough for any mail, not for a flood of NOOPs.
 COMMAND_CALL_LIMIT = 100
+_REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
 
 
 class _Session(SMTP):
@@ -68,7 +70,11 @@ class Listener:
     async def start(self) -> None:
         """Listen on the configured host and port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._session, self._host, self._port)
+        # `serve` runs one process per core: the kernel shares the port out among them,
+        # as it does the HTTP port.
+        self._server = await loop.create_server(
+            self._session, self._host, self._port, reuse_port=_REUSE_PORT
+        )
         log.info("SMTP listening on %s:%d", self._host, self.port)
 
     async def stop(self) -> None:
