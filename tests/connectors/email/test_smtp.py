@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP
 
 import pytest
 from PIL import Image
@@ -22,14 +24,14 @@ from tests.web.conftest import AUTH
 
 
 def plain(subject: str, text: str, sender: str = "amy@example.com", mid: str = "") -> bytes:
-    """A simple UTF-8 mail from `sender`."""
+    """A simple UTF-8 mail from `sender`, with CRLF line ends as on the wire."""
     msg = EmailMessage()
     msg["From"] = f"Amy <{sender}>"
     msg["To"] = SERVED
     msg["Subject"] = subject
     msg["Message-ID"] = mid or f"<{subject.replace(' ', '-')}-{sender}>"
     msg.set_content(text)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)
 
 
 async def test_a_gbk_mail_becomes_a_ticket(mailer: Mailer) -> None:
@@ -91,6 +93,24 @@ async def test_an_oversized_mail_is_refused_552(make_mailer: MakeMailer) -> None
     with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:
         await mailer.send(plain("big", "x" * 4096))
     assert refused.value.smtp_code == 552
+    assert refused.value.smtp_error.startswith(b"5.3.4")
+    await mailer.settle()
+    assert await tickets() == []
+
+
+async def test_undeclared_oversize_data_is_refused_552(make_mailer: MakeMailer) -> None:
+    """A client that declares no SIZE is refused at the end of DATA; nothing is stored."""
+    mailer = await make_mailer(max_message_bytes=2048)
+
+    def send() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", mailer.port, timeout=30) as smtp:
+            smtp.ehlo()
+            smtp.mail("a@example.com")
+            smtp.rcpt(SERVED)
+            return smtp.data(plain("big", ("x" * 60 + "\n") * 70))
+
+    code, reply = await asyncio.to_thread(send)
+    assert (code, reply[:5]) == (552, b"5.3.4")
     await mailer.settle()
     assert await tickets() == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
 
@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 # Commands of one kind a session may send: enough for any mail, not for a flood of NOOPs.
 COMMAND_CALL_LIMIT = 100
+TOO_BIG = "552 5.3.4 Message too big for this system"
 _REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
 
 
@@ -27,6 +28,13 @@ class _Session(SMTP):
         """Track the session."""
         self._sessions.add(self)
         super().connection_made(transport)
+
+    async def push(self, status: AnyStr) -> None:
+        """Send a reply; aiosmtpd's size refusals get their enhanced status code."""
+        if isinstance(status, str) and status.startswith("552 Error"):
+            await super().push(TOO_BIG)
+            return
+        await super().push(status)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the session."""
