@@ -63,7 +63,8 @@ class Proof(_Frozen):
     """Why a message may continue one ticket whoever its sender claims to be.
 
     `access_code`: the sender held the ticket's access code, checked at the edge.
-    `owner`: a verified sender named its own ticket, its ownership checked at the edge.
+    `owner`: a verified sender named its own ticket, its ownership checked at the edge;
+    or a mail named a ticket from that ticket's own address (answers go only there).
     """
 
     kind: Literal["access_code", "owner"]
