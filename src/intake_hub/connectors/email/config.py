@@ -35,6 +35,9 @@ class EmailConfig(ConnectorConfig):
     max_recipients: int = Field(default=20, ge=1, le=1000)
     # Seconds a client may stay silent before the session is closed.
     timeout_s: PositiveFloat = 60.0
+    # Seconds one session may last at all, and sessions open at once (421 past it).
+    max_session_s: PositiveFloat = 600.0
+    max_sessions: int = Field(default=100, ge=1, le=10000)
     # Where mail that cannot be parsed is kept, to be replayed (`intake-hub mail replay`).
     unparsed_dir: Path = Path("var/mail/unparsed")
     # The domain the hub's own outbound Message-IDs will carry: such mail is our own.

@@ -26,7 +26,7 @@ from intake_hub import ticketno
 from intake_hub.attachments import Refused, check
 from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.email.config import EmailConfig
-from intake_hub.connectors.email.listener import Listener
+from intake_hub.connectors.email.listener import Limits, Listener
 from intake_hub.connectors.email.normalize import CHANNEL, original_ref, to_envelope
 from intake_hub.connectors.email.parse import Mail, parse
 from intake_hub.connectors.email.unparsed import keep_aside
@@ -62,8 +62,12 @@ class EmailConnector:
             self,
             host=self.config.listen_host,
             port=self.config.listen_port,
-            max_bytes=self.config.max_message_bytes,
-            timeout_s=self.config.timeout_s,
+            limits=Limits(
+                max_bytes=self.config.max_message_bytes,
+                timeout_s=self.config.timeout_s,
+                max_session_s=self.config.max_session_s,
+                max_sessions=self.config.max_sessions,
+            ),
         )
 
     @classmethod
