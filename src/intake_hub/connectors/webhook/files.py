@@ -6,8 +6,8 @@ its host is on the instance's `attachment_hosts` and every address the host reso
 is public. The check sits in the resolver the connection uses, so the address connected
 to is the one checked: a second DNS answer (a rebind) never gets a say. Redirects are
 followed by hand, each target checked again; the body is read only up to the limit.
-Rows are leased like WeChat's media (connectors/wechat/media.py): one process fetches
-each, a failure waits with backoff, and a day after the message the row gives up.
+Leasing, backoff and storing are the shared loop of `tickets/fetching.py`; a day after the
+message the row gives up.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from intake_hub.attachments import AttachmentStore, Refused, StoreUnavailable, check
+from intake_hub.attachments import AttachmentStore, Refused
 from intake_hub.connectors.webhook.config import WebhookConfig
-from intake_hub.periodic import Periodic
-from intake_hub.storage import attachments as rows
 from intake_hub.storage.attachments import Pending
+from intake_hub.tickets.fetching import Fetched, Later, Never, Pacing, PendingFiles
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +43,6 @@ lookup: Callable[[], AbstractResolver] = aiohttp.DefaultResolver
 
 class Blocked(Exception):
     """A URL or address the instance will not fetch from; str(exc) says why."""
-
-
-class Later(Exception):
-    """A fetch failed in a way that may pass: try again after a while."""
-
-
-class Never(Exception):
-    """A fetch that can never succeed (a 4xx, a redirect loop)."""
 
 
 def host_allowed(host: str, patterns: Sequence[str]) -> bool:
@@ -119,27 +109,24 @@ class CheckedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-class FileFetcher:
+class FileFetcher(PendingFiles):
     """Polls one instance's pending attachments and stores each file once."""
 
     def __init__(self, config: WebhookConfig, files: AttachmentStore) -> None:
-        self.config = config
-        self._files = files
-        self._source = f"webhook/{config.name}"
-        self._schemes = ("https", "http") if config.allow_http else ("https",)
-        # Longer than a fetch can take, so two processes never hold one row at once.
-        self._hold = timedelta(seconds=TIMEOUT_S * 2 + 60)
-        self._session: aiohttp.ClientSession | None = None
-        self._poller = Periodic(
-            f"webhook-files/{config.name}", config.attachment_poll_s, self.run_once
+        pacing = Pacing(
+            poll_s=config.attachment_poll_s,
+            retry_s=config.attachment_retry_s,
+            hold=timedelta(seconds=TIMEOUT_S * 2 + 60),
+            lifetime=LIFETIME,
+            max_bytes=config.attachment_max_bytes,
         )
+        super().__init__(f"webhook/{config.name}", files, pacing)
+        self.config = config
+        self._schemes = ("https", "http") if config.allow_http else ("https",)
+        self._session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
-        """Make the HTTP session and begin polling (the database is open by now)."""
+    async def open(self) -> None:
+        """Make the HTTP session whose resolver checks every address."""
         resolver = CheckedResolver(lookup(), allow_private=self.config.allow_private_addresses)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver),
@@ -148,63 +135,25 @@ class FileFetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
         )
-        self._poller.start()
 
-    async def stop(self) -> None:
-        """Stop polling, handing any fetch in flight back, and close the session."""
-        await self._poller.stop()
+    async def close(self) -> None:
+        """Close the HTTP session."""
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def run_once(self) -> int:
-        """One pass: fetch every due file of the instance; returns how many were stored."""
-        due = await rows.due(self._source, datetime.now(UTC))
-        gate = asyncio.Semaphore(CONCURRENCY)
+    def wanted(self, p: Pending) -> bool:
+        """Rows naming a URL of the app's."""
+        return p.kind == "remote"
 
-        async def one(p: Pending) -> int:
-            async with gate:
-                return await self._take(p)
-
-        return sum(await asyncio.gather(*(one(p) for p in due if p.kind == "remote")))
-
-    async def _take(self, p: Pending) -> int:
-        expires = _aware(p.received_at) + LIFETIME
-        if expires < datetime.now(UTC):
-            await self._give_up(p, "expired")
-            return 0
-        if not await rows.lease(p.id, p.attempts, self._hold):
-            return 0
-        try:
-            return await self._fetch(p, expires)
-        except asyncio.CancelledError:
-            # Stopped mid-fetch: the next process may take the row at once.
-            await rows.retry_at(p.id, datetime.now(UTC), "interrupted")
-            raise
-
-    async def _fetch(self, p: Pending, expires: datetime) -> int:
-        limit = self.config.attachment_max_bytes
+    async def download(self, p: Pending) -> Fetched:
+        """The file at the row's URL, within the time limit; a refused URL never passes."""
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                data, filename = await self.download(p.source_ref)
-            # Re-encoding a large photo takes a while: not on the loop that answers apps.
-            checked = await asyncio.to_thread(check, data, name=p.name or filename, max_bytes=limit)
-            digest = await self._files.put(checked.data)
+                data, filename = await self.fetch_url(p.source_ref)
         except Blocked as exc:
-            await self._give_up(p, f"refused: {exc}")
-            return 0
-        except Refused as exc:
-            await self._give_up(p, f"{exc.reason}: {exc}")
-            return 0
-        except Never as exc:
-            await self._give_up(p, str(exc))
-            return 0
-        except (Later, StoreUnavailable, aiohttp.ClientError, TimeoutError) as exc:
-            await self._later(p, expires, str(exc) or type(exc).__name__)
-            return 0
-        await rows.fetched(p.id, digest, checked.name, checked.content_type, len(checked.data))
-        log.info("%s: stored attachment %s (%d bytes)", self._source, p.id, len(checked.data))
-        return 1
+            raise Never(f"refused: {exc}") from None
+        return Fetched(data, filename)
 
     def _vet(self, url: URL) -> None:
         """Blocked unless `url` may be fetched: its scheme, its host, a literal address."""
@@ -218,7 +167,7 @@ class FileFetcher:
         if _literal(host) and (why := address_refusal(host, allow_private=allow)):
             raise Blocked(f"{host} is a {why} address")
 
-    async def download(self, url: str) -> tuple[bytes, str | None]:
+    async def fetch_url(self, url: str) -> tuple[bytes, str | None]:
         """The file at `url` and the name its server gave, redirects checked hop by hop."""
         assert self._session is not None, "start() first"
         current = URL(url)
@@ -250,17 +199,3 @@ class FileFetcher:
             if len(buf) > limit:
                 raise too_large
         return bytes(buf)
-
-    async def _give_up(self, p: Pending, error: str) -> None:
-        log.warning("%s: attachment %s not fetched: %s", self._source, p.id, error)
-        await rows.gave_up(p.id, error)
-
-    async def _later(self, p: Pending, expires: datetime, error: str) -> None:
-        delays = self.config.attachment_retry_s
-        wait = delays[min(p.attempts, len(delays) - 1)] * random.uniform(0.8, 1.2)
-        at = datetime.now(UTC) + timedelta(seconds=wait)
-        if at > expires:
-            await self._give_up(p, f"expired; last: {error}")
-            return
-        log.info("%s: attachment %s failed (%s), again in %.0fs", self._source, p.id, error, wait)
-        await rows.retry_at(p.id, at, error)
