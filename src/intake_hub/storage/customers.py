@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from intake_hub.envelope import Envelope
 from intake_hub.ids import uuid7
-from intake_hub.storage.models import Customer, CustomerIdentity, Ticket, TicketAlias
+from intake_hub.storage.models import Customer, CustomerIdentity
 from intake_hub.storage.rowid import row_id
 from intake_hub.storage.schema import columns
 from intake_hub.storage.sql import Sql
@@ -233,32 +233,3 @@ async def is_vip(channel: str, key: str) -> bool:
     """Whether the customer of identity (channel, key) is marked VIP; False when unknown."""
     found = await CustomerIdentity.get_or_none(channel=channel, key=key).select_related("customer")
     return found is not None and found.customer.vip
-
-
-async def ticket_owned(channel: str, key: str, number: str) -> tuple[str, bool] | None:
-    """Ticket `number` (its own or a follow-up's): its number and whether it is this identity's.
-
-    None when no ticket has that number (yet).
-    """
-    ticket = await Ticket.get_or_none(number=number)
-    if ticket is None:
-        alias = await TicketAlias.get_or_none(number=number).select_related("ticket")
-        ticket = alias.ticket if alias is not None else None
-    if ticket is None:
-        return None
-    found = await CustomerIdentity.get_or_none(channel=channel, key=key)
-    mine = found is not None and found.customer_id == ticket.customer_id  # type: ignore[attr-defined]
-    return ticket.number, mine
-
-
-async def ticket_of_key(channel: str, key: str, number: str) -> str | None:
-    """Ticket `number` (its own or a follow-up's) when it is `channel`'s and its customer
-    key is `key`: its number; else None (not stored yet, or another customer's).
-    """
-    ticket = await Ticket.get_or_none(number=number)
-    if ticket is None:
-        alias = await TicketAlias.get_or_none(number=number).select_related("ticket")
-        ticket = alias.ticket if alias is not None else None
-    if ticket is None or ticket.channel != channel or ticket.customer_key != key:
-        return None
-    return ticket.number

@@ -189,6 +189,18 @@ async def _conversation(ticket: Ticket, files: str) -> list[MessageOut]:
     ]
 
 
+async def ticket_of(number: str, channel: str, customer_key: str) -> tuple[str, bool] | None:
+    """Ticket `number` (its own or a follow-up's) and whether it is that channel customer's.
+
+    For a channel's proof of ownership at its edge (an app's user, a mail's own address);
+    None while no ticket has that number.
+    """
+    ticket = await _resolve(number)
+    if ticket is None:
+        return None
+    return ticket.number, (ticket.channel, ticket.customer_key) == (channel, customer_key)
+
+
 async def get_ticket(number: str, who: Principal | None = None) -> TicketDetail | None:
     """A ticket with its customer and conversation; None if missing or `who` may not read it."""
     ticket = await _resolve(number, who)

@@ -32,8 +32,8 @@ from intake_hub.connectors.email.parse import Mail, parse
 from intake_hub.connectors.email.unparsed import keep_aside
 from intake_hub.envelope import AttachmentRef, Envelope, Identity
 from intake_hub.jsonapi import ApiDoc
-from intake_hub.storage.customers import ticket_of_key
 from intake_hub.tickets.outbound import Outbound
+from intake_hub.tickets.read import ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,9 @@ class EmailConnector:
     async def _owned(self, mail: Mail) -> str | None:
         """The ticket the subject names when it is the sender's own address's ticket."""
         for number in ticketno.find_numbers(mail.subject):
-            if found := await ticket_of_key(CHANNEL, mail.from_address, number):
-                return found
+            found = await ticket_of(number, CHANNEL, mail.from_address)
+            if found is not None and found[1]:
+                return found[0]
         return None
 
     async def _envelope(self, mail: Mail, raw: bytes) -> Envelope:

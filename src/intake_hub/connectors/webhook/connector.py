@@ -48,9 +48,10 @@ from intake_hub.jsonapi import (
     keyed_response,
 )
 from intake_hub.periodic import Periodic
-from intake_hub.storage.customers import Profile, is_vip, ticket_owned, update_verified
+from intake_hub.storage.customers import Profile, is_vip, update_verified
 from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.outbound import Outbound
+from intake_hub.tickets.read import ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class WebhookConnector:
         number = ticketno.normalize(wanted)
         if number is None:
             raise _invalid("data.ticket", "not a ticket number")
-        found = await ticket_owned(CHANNEL, key, number)
+        found = await ticket_of(number, CHANNEL, key)
         if found is None:
             raise BadRequest(
                 409,
