@@ -36,6 +36,8 @@ TABLES = (
     "wechat_outbound",
     "wechat_token",
     "auto_reply_count",
+    "web_idempotency",
+    "wechat_nonce",
 )
 
 

@@ -21,7 +21,7 @@ from intake_hub.app import create_app
 from intake_hub.config import Settings
 from intake_hub.connectors.webhook import files
 from intake_hub.connectors.webhook.config import WebhookConfig
-from intake_hub.storage.models import Attachment, WebIdempotency
+from intake_hub.storage.models import Attachment
 from tests.connectors.webhook.conftest import ROOT, eventually, message, send
 from tests.connectors.webhook.kit import SECRET
 from tests.web.conftest import AUTH, Client, settle
@@ -177,7 +177,6 @@ def make(
         (directory / "app.yaml").write_text(shipped + extra)
         app = create_app(replace(settings, database_url=db_url, connectors_dir=directory))
         client = await aiohttp_client(app)
-        await WebIdempotency.filter(instance="webhook:app").delete()
         return client
 
     return start

@@ -10,7 +10,6 @@ import pytest
 
 from intake_hub.app import create_app
 from intake_hub.config import Settings
-from intake_hub.storage.models import WebIdempotency
 from tests.connectors.webhook.conftest import ROOT, SECRET, FakeApp, eventually, message, send
 from tests.connectors.webhook.kit import SECRET as INBOUND
 from tests.web.conftest import Client
@@ -34,7 +33,6 @@ async def test_a_message_from_the_app_comes_back_as_signed_events(
     client = await aiohttp_client(
         create_app(replace(settings, database_url=db_url, connectors_dir=directory))
     )
-    await WebIdempotency.filter(instance="webhook:app").delete()
     resp = await send(client, message(text="订单 4102938475610 的快递三天没动了"), "msg_round_1")
     assert resp.status == 202, await resp.text()
     number = (await resp.json())["ticket"]
