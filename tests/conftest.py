@@ -38,6 +38,9 @@ TABLES = (
     "auto_reply_count",
     "web_idempotency",
     "wechat_nonce",
+    "mail_outbound",
+    "mail_address",
+    "imap_mailbox",
 )
 
 

@@ -374,3 +374,65 @@ class AppEvent(Model):
         app = APP
         table = "app_event"
         indexes = (("source", "status", "next_at"), ("ticket_id", "created_at"))
+
+
+class MailOutbound(Model):
+    """One mail to a customer: auto-reply, agent reply or notice, sent at most once per key.
+
+    `message_id` is made when the row is written, so a resend after an interrupted send
+    carries the same Message-ID (receivers fold such copies) and replies to it thread.
+    """
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=160, unique=True)
+    instance = fields.CharField(max_length=64)
+    to_address = fields.CharField(max_length=320)
+    ticket = fields.CharField(max_length=11)
+    ticket_id = fields.UUIDField(null=True)
+    # Set for an auto-reply, waiting for its stored reply text.
+    envelope_id = fields.UUIDField(null=True)
+    message_id = fields.CharField(max_length=255, unique=True)
+    text = fields.TextField(null=True)
+    # waiting -> pending -> sending -> sent | failed | skipped; sent -> bounced
+    status = fields.CharField(max_length=8)
+    automatic = fields.BooleanField(default=False)
+    attempts = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=200, null=True)
+    next_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "mail_outbound"
+        indexes = (("instance", "status", "next_at"), ("ticket_id", "created_at"))
+
+
+class MailAddress(Model):
+    """An address the hub's mail bounced from: automatic mail to it is held back."""
+
+    address = fields.CharField(max_length=320, primary_key=True)
+    failing_since = fields.DatetimeField(null=True)
+    reason = fields.CharField(max_length=200, null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "mail_address"
+
+
+class ImapMailbox(Model):
+    """How far one IMAP mailbox was read: the last UID taken, valid under its UIDVALIDITY."""
+
+    id = fields.IntField(primary_key=True)
+    instance = fields.CharField(max_length=64)
+    mailbox = fields.CharField(max_length=200)
+    uidvalidity = fields.BigIntField()
+    last_uid = fields.BigIntField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "imap_mailbox"
+        unique_together = (("instance", "mailbox"),)
