@@ -100,8 +100,9 @@ class EmailConnector:
         return []
 
     async def start(self) -> None:
-        """Listen for SMTP on the configured port."""
-        await self.listener.start()
+        """Listen for SMTP on the configured port when the instance serves addresses."""
+        if self.config.recipients:
+            await self.listener.start()
 
     async def stop(self) -> None:
         """Stop listening; open sessions are closed (their mail was not yet answered 250)."""
