@@ -14,6 +14,7 @@ from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
+from intake_hub.connectors.email.bounces import Bounce, bounce, msg_ids
 from intake_hub.connectors.email.htmltext import html_to_text
 from intake_hub.connectors.email.loops import automatic
 from intake_hub.connectors.email.quotes import trim
@@ -22,6 +23,7 @@ from intake_hub.connectors.email.quotes import trim
 _GBK = frozenset({"gb2312", "gbk", "cp936", "euc-cn", "x-gbk", "gb_2312-80", "csgb2312", "936"})
 # Parts that describe a delivery rather than carry the customer's files.
 _REPORT_PARTS = frozenset({"message/delivery-status", "text/rfc822-headers"})
+_REFERENCES_MAX = 50
 
 
 class Unparsable(ValueError):
@@ -48,6 +50,8 @@ class Mail:
     text: str  # what was written this time: history and signature trimmed
     files: tuple[MailFile, ...]
     automatic: str | None  # why a machine sent it, or None
+    references: tuple[str, ...]  # ids it answers, nearest first (In-Reply-To, then References)
+    bounce: Bounce | None  # what a delivery status notification reports, else None
 
 
 def codec(label: str | None) -> str | None:
@@ -154,6 +158,25 @@ def message_id(msg: Message, raw: bytes) -> str:
     return f"sha256-{hashlib.sha256(raw).hexdigest()}@intake-hub.invalid"
 
 
+def references(msg: Message) -> tuple[str, ...]:
+    """Ids `msg` answers: In-Reply-To's, then References' last (the parent) first; 50 at most."""
+    replied: list[str] = []
+    listed: list[str] = []
+    for key, value in msg.raw_items():
+        name = key.lower()
+        if name == "in-reply-to":
+            replied += msg_ids(str(value))
+        elif name == "references":
+            listed += msg_ids(str(value))
+    found = dict.fromkeys(_text_id(i) for i in [*replied, *reversed(listed)])
+    return tuple(i for i in found if i)[:_REFERENCES_MAX]
+
+
+def _text_id(found: str) -> str:
+    # Stray 8-bit bytes in a header arrive as surrogate escapes: read them as UTF-8.
+    return found.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
 def parse(raw: bytes, *, mail_from: str | None = None, own_domain: str = "") -> Mail:
     """The parts of one raw mail as delivered (`mail_from`: the SMTP envelope sender)."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -174,4 +197,6 @@ def parse(raw: bytes, *, mail_from: str | None = None, own_domain: str = "") -> 
         automatic=automatic(
             msg, mail_from=mail_from, from_address=address, message_id=mid, own_domain=own_domain
         ),
+        references=references(msg),
+        bounce=bounce(msg),
     )
