@@ -65,9 +65,11 @@ class Proof(_Frozen):
     `access_code`: the sender held the ticket's access code, checked at the edge.
     `owner`: a verified sender named its own ticket, its ownership checked at the edge;
     or a mail named a ticket from that ticket's own address (answers go only there).
+    `thread`: a mail answered (or bounced) mail the hub sent for that ticket: it quotes
+    an unguessable Message-ID only that mail's recipients have seen.
     """
 
-    kind: Literal["access_code", "owner"]
+    kind: Literal["access_code", "owner", "thread"]
     ticket: str = Field(min_length=1, max_length=32)
 
 

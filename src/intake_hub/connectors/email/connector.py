@@ -25,12 +25,15 @@ from pydantic import ValidationError
 from intake_hub import ticketno
 from intake_hub.attachments import Refused, check
 from intake_hub.connectors.base import ConnectorConfig, Core
+from intake_hub.connectors.email import outbox
+from intake_hub.connectors.email.compose import new_message_id
 from intake_hub.connectors.email.config import EmailConfig
 from intake_hub.connectors.email.listener import Limits, Listener
 from intake_hub.connectors.email.normalize import CHANNEL, original_ref, to_envelope
+from intake_hub.connectors.email.outbound import MailOutbox, Sender
 from intake_hub.connectors.email.parse import Mail, parse
 from intake_hub.connectors.email.unparsed import keep_aside
-from intake_hub.envelope import AttachmentRef, Envelope, Identity
+from intake_hub.envelope import AttachmentRef, Envelope, Identity, Proof
 from intake_hub.jsonapi import ApiDoc
 from intake_hub.tickets.outbound import Outbound
 from intake_hub.tickets.read import ticket_of
@@ -53,6 +56,8 @@ class EmailConnector:
     config: EmailConfig
     core: Core
     listener: Listener = field(init=False)
+    sender: Sender | None = field(init=False, default=None)
+    _outbox: MailOutbox | None = field(init=False, default=None)
 
     Config: ClassVar[type[ConnectorConfig]] = EmailConfig
     type: ClassVar[str] = "email"
@@ -69,6 +74,9 @@ class EmailConnector:
                 max_sessions=self.config.max_sessions,
             ),
         )
+        if self.config.sends:
+            self.sender = Sender(self.config)
+            self._outbox = MailOutbox(self.config)
 
     @classmethod
     def create(cls, config: ConnectorConfig, core: Core) -> Self:
@@ -88,8 +96,8 @@ class EmailConnector:
 
     @property
     def outbound(self) -> Outbound | None:
-        """None until outbound mail is built: replies show on the status page."""
-        return None
+        """Mail through the relay; None without one: replies show on the status page."""
+        return self._outbox
 
     def openapi(self) -> ApiDoc | None:
         """None: mail comes over SMTP, not HTTP."""
@@ -103,10 +111,14 @@ class EmailConnector:
         """Listen for SMTP on the configured port when the instance serves addresses."""
         if self.config.recipients:
             await self.listener.start()
+        if self.sender is not None:
+            self.sender.start()
 
     async def stop(self) -> None:
-        """Stop listening; open sessions are closed (their mail was not yet answered 250)."""
+        """Stop listening and sending; open sessions are closed (not yet answered 250)."""
         await self.listener.stop()
+        if self.sender is not None:
+            await self.sender.stop()
 
     async def handle_RCPT(
         self,
@@ -135,7 +147,7 @@ class EmailConnector:
         """Parse, store and emit one delivered mail; the SMTP reply to give."""
         started = time.perf_counter()
         try:
-            mail = parse(raw, mail_from=mail_from, own_domain=self.config.message_id_domain)
+            mail = parse(raw, mail_from=mail_from, own_domain=self.config.id_domain)
         except Exception as exc:
             return await self._keep_aside(raw, mail_from, rcpt_tos, exc)
         try:
@@ -146,6 +158,8 @@ class EmailConnector:
             log.exception("%s: storing a mail's files failed", self.source)
             return TRY_LATER
         try:
+            if self.sender is not None and mail.automatic is None:
+                await self._expect_reply(mail, env)
             await self.core.emit(env)
         except Exception:
             log.exception("%s: emitting a mail failed", self.source)
@@ -195,12 +209,35 @@ class EmailConnector:
             )
         return refs, notes
 
-    async def _owned(self, mail: Mail) -> str | None:
-        """The ticket the subject names when it is the sender's own address's ticket."""
+    async def _expect_reply(self, mail: Mail, env: Envelope) -> None:
+        """Note the auto-reply before the mail is accepted, so no crash can lose it."""
+        now = datetime.now(UTC)
+        await outbox.reachable(mail.from_address, now)
+        message_id = new_message_id(env.ticket, self.config.id_domain)
+        await outbox.expect_reply(
+            self.config.name, env.id, mail.from_address, env.ticket, message_id, now
+        )
+
+    async def _proof(self, mail: Mail) -> Proof | None:
+        """Why the mail may join a ticket: it answers or bounces our mail, or names its own."""
+        name = self.config.name
+        bounce = mail.bounce
+        if bounce is not None and bounce.original_id is not None:
+            if bounce.permanent:
+                why = bounce.reason or "bounced"
+                number = await outbox.bounced(
+                    name, bounce.original_id, bounce.recipients, why, datetime.now(UTC)
+                )
+            else:
+                number = await outbox.ticket_of_reference(name, [bounce.original_id])
+            if number is not None:
+                return Proof(kind="thread", ticket=number)
+        if (number := await outbox.ticket_of_reference(name, mail.references)) is not None:
+            return Proof(kind="thread", ticket=number)
         for number in ticketno.find_numbers(mail.subject):
             found = await ticket_of(number, CHANNEL, mail.from_address)
             if found is not None and found[1]:
-                return found[0]
+                return Proof(kind="owner", ticket=found[0])
         return None
 
     async def _envelope(self, mail: Mail, raw: bytes) -> Envelope:
@@ -213,5 +250,5 @@ class EmailConnector:
             received_at=datetime.now(UTC),
             files=files,
             notes=notes,
-            owned=await self._owned(mail),
+            proof=await self._proof(mail),
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-# The header the hub's own outbound mail will carry (the outbound half sets it).
-OUTBOUND_HEADER = "X-Intake-Hub"
+from intake_hub.connectors.email.compose import OUTBOUND_HEADER, is_ours
+
 _BULK = frozenset({"bulk", "list", "junk"})
 _DAEMONS = ("mailer-daemon", "postmaster")
 
@@ -39,6 +39,6 @@ def automatic(
         return "delivery report"
     if OUTBOUND_HEADER in msg:
         return "our own mail"
-    if own_domain and message_id.rstrip(">").lower().endswith(f"@{own_domain.lower()}"):
+    if own_domain and is_ours(message_id, own_domain):
         return "our own mail"
     return None

@@ -56,12 +56,12 @@ def to_envelope(
     received_at: datetime,
     files: Sequence[AttachmentRef] = (),
     notes: Sequence[str] = (),
-    owned: str | None = None,
+    proof: Proof | None = None,
 ) -> Envelope:
     """The envelope of one mail; `files` are stored already (the original first).
 
-    `owned`: the ticket the subject names, once the caller checked that the ticket is
-    this sender's own address's: the mail then joins it.
+    `proof`: why the mail may join a ticket, checked by the caller (a Message-ID the hub
+    sent for it, or its number in the subject from the ticket's own address).
     """
     return Envelope(
         id=env_id,
@@ -73,7 +73,7 @@ def to_envelope(
         text=body_text(mail, notes),
         subject=mail.subject[:_SUBJECT_MAX] or None,
         attachments=tuple(files),
-        proof=Proof(kind="owner", ticket=owned) if owned else None,
+        proof=proof,
         received_at=received_at,
         automatic=mail.automatic is not None,
     )

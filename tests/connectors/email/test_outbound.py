@@ -1,0 +1,214 @@
+"""Auto-replies, agents' replies and notices leave by mail through a real relay, once each."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+
+from intake_hub.connectors.email import outbound, outbox
+from intake_hub.storage.models import Event, MailOutbound, Message
+from intake_hub.ticketno import pretty
+from tests.connectors.email.conftest import Mailer, MakeMailer, inbound, tickets
+from tests.connectors.email.relay import Relay, start_relay
+from tests.connectors.email.test_smtp import plain
+from tests.web.conftest import AUTH
+
+SENDER = "小店客服 <service@shop.example>"
+
+
+@pytest.fixture
+async def relay() -> Relay:
+    """The relay the hub sends through."""
+    relay = await start_relay()
+    yield relay  # type: ignore[misc]
+    assert relay.server is not None
+    relay.server.close()
+
+
+@pytest.fixture
+async def sending(make_mailer: MakeMailer, relay: Relay, monkeypatch: pytest.MonkeyPatch) -> Mailer:
+    """The service with outbound mail through the test's relay, retrying within a second."""
+    monkeypatch.setattr(outbound, "BACKOFF_S", (0.2, 0.4))
+    return await make_mailer(
+        relay=relay.address, relay_security="none", mail_from=SENDER, outbound_poll_s=0.1
+    )
+
+
+def text_of(msg: EmailMessage) -> str:
+    """The plain-text part of a mail the hub sent."""
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def ended(status: str = outbox.SENT) -> MailOutbound:
+    """The one outbound row, once it reached `status` (the sender records after the relay)."""
+    for _ in range(100):
+        rows = await MailOutbound.all()
+        if len(rows) == 1 and rows[0].status == status:
+            return rows[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no single row reached {status}: {[r.status for r in rows]}")
+
+
+def ids(value: object) -> list[str]:
+    """The Message-IDs in a header, without brackets."""
+    return [i.strip("<>") for i in str(value or "").split()]
+
+
+async def test_a_new_mail_is_answered_by_a_threaded_auto_reply(
+    sending: Mailer, relay: Relay
+) -> None:
+    """The acknowledgement goes to the sender, in their thread, marked automatic, in UTF-8."""
+    await sending.send(
+        plain("快递还没到", "订单 4102938475610 的快递还没到", mid="<q1@example.com>")
+    )
+    [got] = await relay.wait(1)
+    [ticket] = await tickets()
+    msg = got.message
+    assert got.rcpt_tos == ["amy@example.com"]
+    assert got.mail_from == "service@shop.example"
+    assert email.utils.parseaddr(str(msg["From"])) == ("小店客服", "service@shop.example")
+    assert msg["Subject"] == f"Re: 快递还没到 [#{pretty(ticket.number)}]"
+    assert msg["In-Reply-To"] == "<q1@example.com>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert ticket.number in text_of(msg)
+    html = msg.get_body(preferencelist=("html",))
+    assert html is not None and "<a href=" in str(html.get_content())
+    row = await ended()
+    assert row.key == f"reply:{(await inbound(ticket.number))[0].id}"
+    assert msg["Message-ID"] == f"<{row.message_id}>"
+
+
+async def test_a_reply_to_our_mail_joins_its_ticket_from_any_address(
+    sending: Mailer, relay: Relay
+) -> None:
+    """Quoting our Message-ID joins the ticket (and gets no second acknowledgement)."""
+    await sending.send(plain("退货", "我想退货", mid="<r1@example.com>"))
+    [ack] = await relay.wait(1)
+    ours = ack.message["Message-ID"]
+    answer = plain("换个标题", "地址是北京市朝阳区", sender="amy.work@corp.example", mid="<r2@x>")
+    answer = answer.replace(b"\r\n\r\n", f"\r\nIn-Reply-To: {ours}\r\n\r\n".encode(), 1)
+    await sending.send(answer, mail_from="amy.work@corp.example")
+    await sending.settle()
+    [ticket] = await tickets()
+    assert [m.text for m in await inbound(ticket.number)] == ["我想退货", "地址是北京市朝阳区"]
+    assert len(relay.mails) == 1
+
+
+async def test_a_forged_message_id_starts_a_new_ticket(sending: Mailer, relay: Relay) -> None:
+    """A stranger quoting a made-up id of our form, or the victim's number, joins nothing."""
+    await sending.send(plain("发票", "请开发票", mid="<v1@example.com>"))
+    await relay.wait(1)
+    [victim] = await tickets()
+    forged = plain(f"Re: 发票 [#{victim.number}]", "把发票寄给我", sender="eve@evil.example")
+    fake_id = f"<ih-{'0' * 24}.{victim.number}@shop.example>"
+    forged = forged.replace(b"\r\n\r\n", f"\r\nIn-Reply-To: {fake_id}\r\n\r\n".encode(), 1)
+    await sending.send(forged, mail_from="eve@evil.example")
+    await sending.settle()
+    assert len(await tickets()) == 2
+    assert [m.text for m in await inbound(victim.number)] == ["请开发票"]
+
+
+async def test_an_agents_reply_is_mailed_in_the_thread(sending: Mailer, relay: Relay) -> None:
+    """The agent's words reach the customer, referencing their mail and our auto-reply."""
+    await sending.send(plain("尺码", "鞋子小了", mid="<s1@example.com>"))
+    [ack] = await relay.wait(1)
+    [ticket] = await tickets()
+    resp = await sending.client.post(
+        f"/api/v1/tickets/{ticket.number}/replies", json={"text": "已为您换成大一码"}, headers=AUTH
+    )
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["delivery"] == "email"
+    [_, reply] = await relay.wait(2)
+    assert text_of(reply.message).strip() == "已为您换成大一码"
+    assert reply.message["Auto-Submitted"] is None
+    assert reply.message["In-Reply-To"] == "<s1@example.com>"
+    assert set(ids(reply.message["References"])) == {
+        "s1@example.com",
+        ids(ack.message["Message-ID"])[0],
+    }
+
+
+async def test_a_status_notice_is_marked_auto_generated(sending: Mailer, relay: Relay) -> None:
+    """Resolving the ticket mails the customer a notice no robot should answer."""
+    await sending.send(plain("坏了", "收到的杯子碎了", mid="<n1@example.com>"))
+    await relay.wait(1)
+    [ticket] = await tickets()
+    resp = await sending.client.post(
+        f"/api/v1/tickets/{ticket.number}/status", json={"status": "resolved"}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    [_, notice] = await relay.wait(2)
+    assert notice.message["Auto-Submitted"] == "auto-generated"
+
+
+async def test_transient_refusals_are_retried_and_sent_once(sending: Mailer, relay: Relay) -> None:
+    """Two 451s from the relay delay the mail; it then arrives exactly once."""
+    relay.answers += ["451 4.3.0 Try later", "451 4.3.0 Try later"]
+    await sending.send(plain("物流", "到哪了", mid="<t1@example.com>"))
+    [got] = await relay.wait(1)
+    row = await ended()
+    assert row.attempts == 3
+    assert got.message["Message-ID"] == f"<{row.message_id}>"
+    await sending.connector.sender.run_once()  # type: ignore[union-attr]
+    assert len(relay.mails) == 1
+
+
+async def test_a_refused_recipient_is_recorded_not_retried(sending: Mailer, relay: Relay) -> None:
+    """A 550 ends the mail as failed, with an event on the ticket agents can see."""
+    relay.answers.append("550 5.1.1 No such user")
+    await sending.send(plain("发票", "开票", mid="<f1@example.com>"))
+    await sending.settle()
+    [ticket] = await tickets()
+    row = await ended(outbox.FAILED)
+    assert row.last_error is not None and row.last_error.startswith("550")
+    assert await Event.filter(ticket_id=ticket.id, kind="mail_not_sent").exists()
+    assert relay.mails == []
+
+
+async def test_a_mail_delivered_twice_is_answered_once(sending: Mailer, relay: Relay) -> None:
+    """An MTA's second delivery of the same mail sends no second acknowledgement."""
+    raw = plain("重复", "同一封信", mid="<d1@example.com>")
+    await sending.send(raw)
+    await relay.wait(1)
+    await sending.send(raw)
+    await sending.settle()
+    await sending.connector.sender.run_once()  # type: ignore[union-attr]
+    assert len(relay.mails) == 1
+    assert await MailOutbound.all().count() == 1
+
+
+async def test_an_interrupted_send_goes_again_with_the_same_message_id(
+    sending: Mailer, relay: Relay
+) -> None:
+    """A send left `sending` by a dead worker is sent again, as the same mail."""
+    sender = sending.connector.sender
+    assert sender is not None
+    await sender.stop()
+    await sending.send(plain("中断", "发到一半", mid="<i1@example.com>"))
+    await sending.settle()
+    now = datetime.now(UTC)
+    await outbox.resolve_waiting("email", now)
+    [job] = await outbox.claim_due("email", now)  # claimed, then the worker "dies"
+    await MailOutbound.filter(id=job.id).update(updated_at=now - timedelta(hours=1))
+    assert await sender.run_once() == 1
+    [got] = relay.mails
+    assert got.message["Message-ID"] == f"<{job.message_id}>"
+
+
+async def test_no_relay_means_the_status_page_only(mailer: Mailer) -> None:
+    """Without a relay, agents' replies are not mailed and nothing is queued."""
+    await mailer.send(plain("问", "在吗", mid="<p1@example.com>"))
+    await mailer.settle()
+    [ticket] = await tickets()
+    resp = await mailer.client.post(
+        f"/api/v1/tickets/{ticket.number}/replies", json={"text": "在的"}, headers=AUTH
+    )
+    assert (await resp.json())["delivery"] == "status_page"
+    assert await MailOutbound.all().count() == 0
+    assert await Message.filter(direction="out", text="在的").exists()
