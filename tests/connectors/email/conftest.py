@@ -14,9 +14,11 @@ import yaml
 
 from intake_hub.app import create_app
 from intake_hub.config import Settings
+from intake_hub.connectors.email import outbound, outbox
 from intake_hub.connectors.email.connector import EmailConnector
 from intake_hub.connectors.registry import REGISTRY
-from intake_hub.storage.models import Message, Ticket
+from intake_hub.storage.models import MailOutbound, Message, Ticket
+from tests.connectors.email.relay import Relay, start_relay
 from tests.web.conftest import AUTH, Client, settle
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -129,3 +131,37 @@ async def _start(
     client = await aiohttp_client(app)
     [connector] = made
     return Mailer(client, connector, settings.home / "mail" / "unparsed")
+
+
+SENDER = "小店客服 <service@shop.example>"
+
+
+@pytest.fixture
+async def relay() -> Relay:
+    """The relay the hub sends through."""
+    relay = await start_relay()
+    yield relay  # type: ignore[misc]
+    assert relay.server is not None
+    relay.server.close()
+
+
+@pytest.fixture
+async def sending(make_mailer: MakeMailer, relay: Relay, monkeypatch: pytest.MonkeyPatch) -> Mailer:
+    """The service with outbound mail through the test's relay, retrying within a second."""
+    monkeypatch.setattr(outbound, "BACKOFF_S", (0.2, 0.4))
+    return await make_mailer(
+        relay=relay.address, relay_security="none", mail_from=SENDER, outbound_poll_s=0.1
+    )
+
+
+async def ended(status: str = outbox.SENT, **which: Any) -> MailOutbound:
+    """The one outbound row (of those `which` selects) once it reached `status`.
+
+    The sender records the outcome after the relay answered, so the test waits for it.
+    """
+    for _ in range(100):
+        rows = await MailOutbound.filter(**which)
+        if len(rows) == 1 and rows[0].status == status:
+            return rows[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no single row reached {status}: {[r.status for r in rows]}")

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import pytest
-
-from intake_hub.connectors.email import outbound, outbox
+from intake_hub.connectors.email import outbox
 from intake_hub.storage.models import Event, MailOutbound, Message
 from intake_hub.ticketno import pretty
-from tests.connectors.email.conftest import Mailer, MakeMailer, inbound, tickets
-from tests.connectors.email.relay import Relay, start_relay
+from tests.connectors.email.conftest import Mailer, ended, inbound, tickets
+from tests.connectors.email.relay import Relay
 from tests.connectors.email.test_smtp import plain
 from tests.web.conftest import AUTH
-
-SENDER = "小店客服 <service@shop.example>"
-
-
-@pytest.fixture
-async def relay() -> Relay:
-    """The relay the hub sends through."""
-    relay = await start_relay()
-    yield relay  # type: ignore[misc]
-    assert relay.server is not None
-    relay.server.close()
-
-
-@pytest.fixture
-async def sending(make_mailer: MakeMailer, relay: Relay, monkeypatch: pytest.MonkeyPatch) -> Mailer:
-    """The service with outbound mail through the test's relay, retrying within a second."""
-    monkeypatch.setattr(outbound, "BACKOFF_S", (0.2, 0.4))
-    return await make_mailer(
-        relay=relay.address, relay_security="none", mail_from=SENDER, outbound_poll_s=0.1
-    )
 
 
 def text_of(msg: EmailMessage) -> str:
@@ -43,16 +20,6 @@ def text_of(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
     return str(part.get_content())
-
-
-async def ended(status: str = outbox.SENT) -> MailOutbound:
-    """The one outbound row, once it reached `status` (the sender records after the relay)."""
-    for _ in range(100):
-        rows = await MailOutbound.all()
-        if len(rows) == 1 and rows[0].status == status:
-            return rows[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no single row reached {status}: {[r.status for r in rows]}")
 
 
 def ids(value: object) -> list[str]:
