@@ -63,11 +63,11 @@ class Relay:
         return self.mails[:count]
 
 
-async def start_relay() -> Relay:
-    """A relay listening on a free loopback port, on the running loop."""
+async def start_relay(port: int = 0) -> Relay:
+    """A relay listening on loopback (a free port by default), on the running loop."""
     relay = Relay()
     loop = asyncio.get_running_loop()
     relay.server = await loop.create_server(
-        lambda: SMTP(relay, decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", 0
+        lambda: SMTP(relay, decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", port
     )
     return relay
