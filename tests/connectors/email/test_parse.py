@@ -1,9 +1,10 @@
-"""Parsing mail: charsets, HTML, quoted history, files and automatic senders."""
+"""Parsing mail: charsets, HTML, quoted history, files, automatic senders, threads, bounces."""
 
 from __future__ import annotations
 
 import pytest
 
+from intake_hub.connectors.email.bounces import Bounce
 from intake_hub.connectors.email.htmltext import html_to_text
 from intake_hub.connectors.email.parse import Unparsable, header_text, parse
 from intake_hub.connectors.email.quotes import trim
@@ -88,7 +89,8 @@ def test_loop_signals(headers: str, mail_from: str, automatic: bool) -> None:
 
 def test_our_own_message_ids_are_automatic() -> None:
     """Mail carrying a Message-ID of the hub's own domain is its own mail coming back."""
-    raw = b"From: a@example.com\nMessage-ID: <t1.x@hub.shop.example>\n\nbody\n"
+    mid = b"<ih-0123456789abcdef01234567.0K3M7Q2X9HT@hub.shop.example>"
+    raw = b"From: a@example.com\nMessage-ID: " + mid + b"\n\nbody\n"
     assert parse(raw, own_domain="hub.shop.example").automatic == "our own mail"
     assert parse(raw).automatic is None
 
@@ -127,3 +129,200 @@ def test_unknown_charsets_and_senderless_mail_are_unparsable() -> None:
         parse(b"From: a@example.com\nContent-Type: text/plain; charset=x-nope\n\nhi\n")
     with pytest.raises(Unparsable):
         parse(b"Subject: nobody\n\nhi\n")
+
+
+HUB1 = "ih-3f9a1c27e5b04d8e9a6c1f22.0K3M7Q2X9HT@shop.example"
+HUB2 = "ih-8b2e4d6f0a1c3e5f7a9b1c3d.1B7R4W8N2DK@shop.example"
+HUB3 = "ih-c41d9e0f2a3b4c5d6e7f8091.2C8S5X9P3EM@shop.example"
+
+
+@pytest.mark.parametrize(
+    ("name", "references"),
+    [
+        ("reply-quoted.eml", ("hub-1@shop.example",)),
+        ("outlook-reply-chinese.eml", (HUB1,)),
+        ("foxmail-reply.eml", (HUB1,)),
+        (
+            "outlook-reply.eml",
+            (
+                HUB1,
+                "PAXPR03MB8123A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8"
+                "@PAXPR03MB8123.eurprd03.prod.outlook.com",
+                HUB2,
+                "CAF4kd9s7Qx=first@mail.gmail.com",
+            ),
+        ),
+        ("gbk-chinese.eml", ()),
+        ("forwarded.eml", ()),
+    ],
+)
+def test_replies_name_the_mails_they_answer(name: str, references: tuple[str, ...]) -> None:
+    """In-Reply-To comes first, then References from the parent back, each id once."""
+    assert parse(payload(name)).references == references
+
+
+def test_references_are_read_past_folding_comments_and_junk() -> None:
+    """Folded lines, comments, quoted text and junk between ids leave only the ids."""
+    raw = (
+        b"From: a@example.com\n"
+        b"In-Reply-To: <p@x.example> (Bob's mail <not@an.id>)\n"
+        b'References: "your message of <no@no>" <a@x.example> junk,\n'
+        b"\t<b@x.example>\n <broken\n id@x.example> <p@x.example> <> <c@x.example\n"
+        b"\nbody\n"
+    )
+    assert parse(raw).references == ("p@x.example", "b@x.example", "a@x.example")
+
+
+def test_references_are_capped_at_fifty() -> None:
+    """A long thread gives its 50 nearest ancestors, the parent first."""
+    chain = " ".join(f"<m{i}@x.example>" for i in range(80))
+    raw = f"From: a@example.com\nReferences: {chain}\n\nbody\n".encode()
+    found = parse(raw).references
+    assert len(found) == 50
+    assert found[0] == "m79@x.example" and found[-1] == "m30@x.example"
+
+
+@pytest.mark.parametrize(
+    ("name", "bounce"),
+    [
+        (
+            "bounce.eml",
+            Bounce(
+                original_id="ih-5e7d2c4b9a1f3e6d8c0b2a47.0K3M7Q2X9HT@shop.example",
+                recipients=("gone@example.net",),
+                permanent=True,
+                reason="5.1.1",
+            ),
+        ),
+        (
+            "dsn-headers.eml",
+            Bounce(
+                original_id=HUB3,
+                recipients=("old.buyer@contoso.example",),
+                permanent=True,
+                reason="5.1.10 smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; "
+                "Recipient not found by SMTP address lookup",
+            ),
+        ),
+        ("dsn-delayed.eml", Bounce(original_id=HUB2, recipients=(), permanent=False, reason="")),
+    ],
+)
+def test_bounces_name_the_mail_and_addresses_that_failed(name: str, bounce: Bounce) -> None:
+    """A DSN names our returned mail, the failed addresses, and whether to give up on them."""
+    mail = parse(payload(name), mail_from="")
+    assert mail.bounce == bounce
+    assert mail.automatic is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "auto-reply.eml",
+        "big5-chinese.eml",
+        "forwarded.eml",
+        "gbk-chinese.eml",
+        "list-mail.eml",
+        "outlook-reply.eml",
+        "photo-attachment.eml",
+        "reply-quoted.eml",
+    ],
+)
+def test_ordinary_mail_is_no_bounce(name: str) -> None:
+    """Mail that is no delivery status notification has no bounce."""
+    assert parse(payload(name)).bounce is None
+
+
+def _report(*parts: str, kind: str = "delivery-status") -> bytes:
+    body = "".join(f"--r\n{p}\n" for p in parts)
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nMessage-ID: <r@mx.example.net>\n"
+        f"Content-Type: multipart/report; report-type={kind}; boundary=r\n\n{body}--r--\n"
+    ).encode()
+
+
+_STATUS = "Content-Type: message/delivery-status\n\n"
+_FAILED = "Final-Recipient: rfc822; A@x.example\nAction: failed\nStatus: 5.2.2\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "bounce"),
+    [
+        (_report(_STATUS + "garbage\n\x00\n"), Bounce(None, (), False, "")),
+        (_report(), Bounce(None, (), False, "")),
+        (
+            _report(_STATUS + "Reporting-MTA: dns; mx\n\n" + _FAILED),
+            Bounce(None, ("a@x.example",), True, "5.2.2"),
+        ),
+        (
+            _report(
+                "Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n"
+                "RmluYWwtUmVjaXBpZW50OiByZmM4MjI7IGJAeC5leGFtcGxlDQpBY3Rpb246IGZhaWxlZA0KRGlh"
+                "Z25vc3RpYy1Db2RlOiBzbXRwOyA1NTAgbm8gc3VjaCB1c2VyDQo=\n",
+                "Content-Type: text/rfc822-headers\n\nSubject: x\n",
+            ),
+            Bounce(None, ("b@x.example",), True, "5.0.0 smtp; 550 no such user"),
+        ),
+        (
+            _report("Content-Type: message/rfc822\n\nnot a mail at all", _STATUS + _FAILED),
+            Bounce(None, ("a@x.example",), True, "5.2.2"),
+        ),
+    ],
+)
+def test_malformed_reports_give_what_can_be_read(raw: bytes, bounce: Bounce) -> None:
+    """Garbage, missing parts or an encoded status part never raise; what is there is read."""
+    assert parse(raw).bounce == bounce
+
+
+def test_read_receipts_are_no_bounce() -> None:
+    """A disposition notification (read receipt) is a report but no bounce."""
+    raw = _report(
+        "Content-Type: message/disposition-notification\n\nDisposition: x\n",
+        kind="disposition-notification",
+    )
+    assert parse(raw).bounce is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "kept"),
+    [
+        (
+            "Fwd: order",
+            "see below\n\n---------- Forwarded message ---------\nFrom: Shop <o@s.example>\n"
+            "Date: Mon, 6 May 2024\nSubject: Order A-1\nTo: <me@x.example>\n\n\n"
+            "Order A-1: one vase\n\n-- \nShop",
+            "see below\n\n---------- Forwarded message ---------\nFrom: Shop <o@s.example>\n"
+            "Date: Mon, 6 May 2024\nSubject: Order A-1\nTo: <me@x.example>\n\nOrder A-1: one vase",
+        ),
+        (
+            "FW: order",
+            "-----Original Message-----\nFrom: Shop <o@s.example>\nSent: Monday\nTo: me\n"
+            "Subject: Order A-1\n\nOrder A-1: one vase\n\nOn Sun, x <y@z> wrote:\n> older",
+            "-----Original Message-----\nFrom: Shop <o@s.example>\nSent: Monday\nTo: me\n"
+            "Subject: Order A-1\n\nOrder A-1: one vase",
+        ),
+        (
+            "转发：订单",
+            "请看\n-- \n王喆\n\n------------------ 原始邮件 ------------------\n"
+            "发件人: 商城<o@s.example>;\n发送时间: 2024年5月6日\n\n"
+            "主题: 订单 A-1\n\n订单 A-1 已发货",
+            "请看\n\n------------------ 原始邮件 ------------------\n"
+            "发件人: 商城<o@s.example>;\n发送时间: 2024年5月6日\n主题: 订单 A-1\n\n订单 A-1 已发货",
+        ),
+        (
+            "Re: order",
+            "thanks\n\n-----Original Message-----\nFrom: Shop\nSent: Monday\n\nOrder A-1",
+            "thanks",
+        ),
+    ],
+)
+def test_forwarded_mail_is_kept(subject: str, text: str, kept: str) -> None:
+    """A forwarded mail is what the customer sends: kept, trimmed of its own history."""
+    head = f"From: a@example.com\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n"
+    raw = f"{head}\n{text}\n"
+    assert parse(raw.encode()).text == kept
+
+
+def test_foxmail_nbsp_marker_is_history() -> None:
+    """Foxmail's plain text writes `&nbsp;` around 原始邮件: still cut as history."""
+    text = "好的\n\n------------------&nbsp;原始邮件&nbsp;------------------\n发件人: x\n旧的"
+    assert trim(text) == "好的"

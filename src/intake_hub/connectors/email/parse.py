@@ -17,7 +17,7 @@ from email.utils import getaddresses
 from intake_hub.connectors.email.bounces import Bounce, bounce, msg_ids
 from intake_hub.connectors.email.htmltext import html_to_text
 from intake_hub.connectors.email.loops import automatic
-from intake_hub.connectors.email.quotes import trim
+from intake_hub.connectors.email.quotes import FORWARD_SUBJECT, trim
 
 # Chinese mail labelled with these is often really GBK: gb18030 reads all of them.
 _GBK = frozenset({"gb2312", "gbk", "cp936", "euc-cn", "x-gbk", "gb_2312-80", "csgb2312", "936"})
@@ -187,12 +187,14 @@ def parse(raw: bytes, *, mail_from: str | None = None, own_domain: str = "") -> 
     mid = message_id(msg, raw)
     body = msg.get_body(preferencelist=("plain", "html"))
     text = _text_of(body) if body is not None else ""
+    subject = header_text(_raw_header(msg, "Subject") or "")
+    forwarded = FORWARD_SUBJECT.match(subject) is not None
     return Mail(
         message_id=mid,
         from_address=address,
         from_name=name,
-        subject=header_text(_raw_header(msg, "Subject") or ""),
-        text=trim(text) if text else "",
+        subject=subject,
+        text=trim(text, forwarded=forwarded) if text else "",
         files=tuple(_files(msg, body)),
         automatic=automatic(
             msg, mail_from=mail_from, from_address=address, message_id=mid, own_domain=own_domain
