@@ -3,6 +3,12 @@
 A web contact is only claimed (anyone can type anyone's address), so a form message
 always starts its own ticket; the status page, which needs the ticket's access code, is
 where a customer continues the conversation (docs/architecture.md, trust model).
+
+Every post is first judged on what its URL and headers say: the same-site check, an
+announced size over the message limit (413), the client's address token and, on a
+ticket's routes, the code-guess buckets (429), all before a byte of its body is read. A
+reply's access code comes in the body; the status page's box sends it before the files,
+so a wrong one is refused before any file is read.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from intake_hub import ticketno
 from intake_hub.access import check_code, quoted_proof
 from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.web import openapi
-from intake_hub.connectors.web.limits import Throttled, WebGuard, WebLimits
+from intake_hub.connectors.web.limits import Held, Throttled, WebGuard, WebLimits
 from intake_hub.connectors.web.normalize import customer_ref, reply_envelope, to_envelope
 from intake_hub.connectors.web.schemas import (
     CustomerReplyAccepted,
@@ -34,9 +40,11 @@ from intake_hub.connectors.web.schemas import (
 )
 from intake_hub.connectors.web.uploads import (
     FILE_FIELD,
+    AtFiles,
     Upload,
     UploadLimits,
     UploadRefused,
+    announced_too_large,
     keep,
     read_form,
 )
@@ -87,6 +95,14 @@ PRUNE_EVERY_S = 3600.0
 
 class NotYetStored(Exception):
     """The ticket's first message is still on its way in: a reply could not join it yet."""
+
+
+class _Closed(Exception):
+    """The access code read from the body does not open the path's ticket."""
+
+
+# A post refused on its URL and headers alone, before its body is read.
+Early = Throttled | UploadRefused
 
 
 # Errors of the reply box, worded by the page in the customer's language (i18n keys).
@@ -227,10 +243,14 @@ class WebConnector:
         """`POST /api/v1/web/messages`: 202 with the ticket number and access code."""
         started = time.perf_counter()
         key = idempotency_key(request)
-        msg, uploads = await _read_api(request, WebMessageIn, self.config.attachments)
+        held: Held | None = None
         try:
+            if refused := announced_too_large(request, self.config.attachments):
+                raise refused
+            held = self._guard.hold(request)
+            msg, uploads = await _read_api(request, WebMessageIn, self.config.attachments)
             customer = customer_ref(msg.name, msg.contact).key
-            self._guard.message(request, customer)
+            self._guard.message(customer, held)
             files = await self._keep(request, customer, uploads)
             accepted, replayed = await self._accept(msg, started, key, files)
         except KeyReused:
@@ -239,7 +259,19 @@ class WebConnector:
             raise _json_throttled(exc) from None
         except UploadRefused as exc:
             raise exc.as_json() from None
+        finally:
+            if held is not None:
+                self._guard.release(held)
         return keyed_response(accepted, 202, replayed)
+
+    def _early(self, request: web.Request) -> tuple[Held | None, Early | None]:
+        """Judge a form post before its body: its held address token, or why it is refused."""
+        if refused := announced_too_large(request, self.config.attachments):
+            return None, refused
+        try:
+            return self._guard.hold(request), None
+        except Throttled as exc:
+            return None, exc
 
     async def _keep(
         self, request: web.Request, customer: str, uploads: Sequence[Upload]
@@ -262,6 +294,12 @@ class WebConnector:
         out = []
         for e in errors:
             head, _, index = e.field.partition(".")
+            if e.field == FILE_FIELD and e.message.startswith("too_large"):
+                # The body as a whole: all files together over the message limit.
+                mb = f"{limits.max_message_bytes / 2**20:g}"
+                wording = TEXTS[lang].get("files_total_too_large", e.message)
+                out.append(FieldError(field=FILE_FIELD, message=wording.format(mb=mb)))
+                continue
             if head != FILE_FIELD or not index.isdigit():
                 out.append(e)
                 continue
@@ -281,16 +319,31 @@ class WebConnector:
         """`POST /`: the no-JavaScript form post; redirects to the new ticket's status page."""
         started = time.perf_counter()
         self._same_site(request)
-        post = await read_form(request, self.config.attachments)
+        held, early = self._early(request)
+        try:
+            return await self._form_post(request, started, held, early)
+        finally:
+            if held is not None:
+                self._guard.release(held)
+
+    async def _form_post(
+        self, request: web.Request, started: float, held: Held | None, early: Early | None
+    ) -> web.StreamResponse:
+        # Refused already: only the text before the files is read, for the page to keep it.
+        at_files = None if early is None else _stop
+        post = await read_form(request, self.config.attachments, at_files)
         values, uploads = post.values, post.uploads
         # A double click or a resubmit carries this page view's key: one ticket, one page.
         key = values.get(_KEY_FIELD)
         if key is None or not idempotency_key_ok(key):
             # A page from before the key existed: sent as is; a re-shown form gets one.
             key, values[_KEY_FIELD] = None, _new_key()
-        again = bool(uploads)
-        if post.refused is not None:
-            refused = post.refused
+        again = bool(uploads) or post.cut
+        if isinstance(early, Throttled):
+            return self._form_throttled(request, early, values, again)
+        if early is not None or post.refused is not None:
+            refused = early or post.refused
+            assert refused is not None
             return self._form(
                 request, refused.status, errors=refused.errors, values=values, files_again=True
             )
@@ -300,17 +353,13 @@ class WebConnector:
             errors = field_errors(exc)
             return self._form(request, 422, errors=errors, values=values, files_again=again)
         try:
+            assert held is not None
             customer = customer_ref(msg.name, msg.contact).key
-            self._guard.message(request, customer)
+            self._guard.message(customer, held)
             files = await self._keep(request, customer, uploads)
             accepted, _ = await self._accept(msg, started, key, files)
         except Throttled as exc:
-            # The page comes back with everything typed in it, to send again later.
-            page = self._form(
-                request, exc.status, values=values, files_again=again, **_notice(request, exc)
-            )
-            page.headers.update(exc.headers)
-            return page
+            return self._form_throttled(request, exc, values, again)
         except UploadRefused as exc:
             return self._form(
                 request, exc.status, errors=exc.errors, values=values, files_again=True
@@ -320,6 +369,16 @@ class WebConnector:
             values[_KEY_FIELD] = _new_key()
             return self._form(request, 422, values=values, resent=True, files_again=again)
         raise web.HTTPSeeOther(_status_path(request, accepted.ticket, accepted.access_code))
+
+    def _form_throttled(
+        self, request: web.Request, exc: Throttled, values: dict[str, str], again: bool
+    ) -> web.Response:
+        """The form with everything typed in it, to send again later, and the wait."""
+        page = self._form(
+            request, exc.status, values=values, files_again=again, **_notice(request, exc)
+        )
+        page.headers.update(exc.headers)
+        return page
 
     def _same_site(self, request: web.Request) -> None:
         """Refuse (403) a form post made from another site's page."""
@@ -332,9 +391,18 @@ class WebConnector:
         Raises `Throttled` while this client or this ticket has had too many wrong codes,
         whatever the code, so a guesser learns nothing more once stopped.
         """
+        return self._opens(request, self._attempt(request), code)
+
+    def _attempt(self, request: web.Request) -> str:
+        """Count a code checked on the path's ticket (429 while locked); the number counted."""
         raw = request.match_info["number"]
-        number = ticketno.normalize(raw)
-        self._guard.code_attempt(request, number or raw)
+        counted = ticketno.normalize(raw) or raw
+        self._guard.code_attempt(request, counted)
+        return counted
+
+    def _opens(self, request: web.Request, counted: str, code: str) -> str | None:
+        """The canonical number when `code` opens `counted`, its attempt given back; else None."""
+        number = ticketno.normalize(counted)
         if number is None or not check_code(self.core.links.secret, number, code):
             return None
         self._guard.code_was_right(request, number)
@@ -461,23 +529,48 @@ class WebConnector:
         """`POST /tickets/{number}/replies`: the status page's reply box, without JavaScript."""
         started = time.perf_counter()
         self._same_site(request)
-        post = await read_form(request, self.config.attachments)
-        code = post.values.get("code", "")
         try:
-            number = self._proven(request, code)
+            proof = _Proof(self, request)
         except Throttled as exc:
             return _throttled_page(request, exc, "not_found.html")
+        held, early = self._early(request)
+        try:
+            return await self._reply_post(request, started, proof, held, early)
+        finally:
+            proof.forget()
+            if held is not None:
+                self._guard.release(held)
+
+    async def _reply_post(
+        self,
+        request: web.Request,
+        started: float,
+        proof: _Proof,
+        held: Held | None,
+        early: Early | None,
+    ) -> web.StreamResponse:
+        # Refused already: only the text before the files is read, for the page to keep it.
+        at_files = proof.at_files if early is None else _stop
+        try:
+            post = await read_form(request, self.config.attachments, at_files)
+        except _Closed:
+            return render(request, "not_found.html", http_status=404)
+        code = post.values.get("code", "")
+        number = proof.check(code)
         if number is None:
             return render(request, "not_found.html", http_status=404)
         typed = post.values.get("text", "")
         sent_key = post.values.get(_KEY_FIELD, "")
         key = sent_key if idempotency_key_ok(sent_key) else None
-        again = bool(post.uploads)
+        again = bool(post.uploads) or post.cut
         try:
+            if early is not None:
+                raise early
             if post.refused is not None:
                 raise post.refused
             msg = CustomerReplyIn.model_validate({"code": code, "text": typed})
-            self._guard.reply(request, number)
+            assert held is not None
+            self._guard.reply(number, held)
             files = await self._keep(request, f"ticket:{number}", post.uploads)
             status = await self._reply(number, msg.text, started, key, files)
         except Throttled as exc:
@@ -501,13 +594,25 @@ class WebConnector:
     async def api_reply(self, request: web.Request) -> web.Response:
         """`POST /api/v1/tickets/{number}/messages`: continue the conversation; 202."""
         started = time.perf_counter()
-        body, uploads = await _read_api(request, CustomerReplyIn, self.config.attachments)
-        key = idempotency_key(request)
         try:
-            number = self._proven(request, body.code)
+            proof = _Proof(self, request)
+        except Throttled as exc:
+            raise _json_throttled(exc) from None
+        held: Held | None = None
+        try:
+            if refused := announced_too_large(request, self.config.attachments):
+                raise refused
+            held = self._guard.hold(request)
+            limits = self.config.attachments
+            try:
+                body, uploads = await _read_api(request, CustomerReplyIn, limits, proof.at_files)
+            except _Closed:
+                raise _not_opened() from None
+            key = idempotency_key(request)
+            number = proof.check(body.code)
             if number is None:
-                raise BadRequest(404, "not_found", "No ticket with this number and code.")
-            self._guard.reply(request, number)
+                raise _not_opened()
+            self._guard.reply(number, held)
             files = await self._keep(request, f"ticket:{number}", uploads)
             status = await self._reply(number, body.text, started, key, files)
         except Throttled as exc:
@@ -518,6 +623,10 @@ class WebConnector:
             raise BadRequest(
                 409, "not_yet_stored", "The ticket is still being opened; try again shortly."
             ) from None
+        finally:
+            proof.forget()
+            if held is not None:
+                self._guard.release(held)
         links = self.core.links
         accepted = CustomerReplyAccepted(
             ticket=status.number, status_url=links.status_url(status.number)
@@ -525,17 +634,61 @@ class WebConnector:
         return json_response(accepted, 202)
 
 
+class _Proof:
+    """A reply's access code check, counted before its body is read.
+
+    The code comes in the body: checked when the first file begins if it came before the
+    files (the status page's box sends it first), else once the body is read. A post
+    refused before any code was checked gives its attempt back.
+    """
+
+    def __init__(self, connector: WebConnector, request: web.Request) -> None:
+        self._web = connector
+        self._request = request
+        self._counted = connector._attempt(request)
+        self._checked = False
+        self._number: str | None = None
+
+    def check(self, code: str) -> str | None:
+        """The canonical number when `code` opens the path's ticket (checked once); else None."""
+        if not self._checked:
+            self._checked = True
+            self._number = self._web._opens(self._request, self._counted, code)
+        return self._number
+
+    def at_files(self, values: dict[str, str]) -> bool:
+        """Before the first file: a code already read must open the ticket (else `_Closed`)."""
+        if "code" in values and self.check(values["code"]) is None:
+            raise _Closed
+        return True
+
+    def forget(self) -> None:
+        """No code was checked (the body was refused first): the attempt does not count."""
+        if not self._checked:
+            self._checked = True
+            self._web._guard.code_was_right(self._request, self._counted)
+
+
+def _not_opened() -> BadRequest:
+    return BadRequest(404, "not_found", "No ticket with this number and code.")
+
+
 def _new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _stop(values: dict[str, str]) -> bool:
+    """`AtFiles` of a post refused already: read its text fields, never its files."""
+    return False
+
+
 async def _read_api(
-    request: web.Request, model: type[M], limits: UploadLimits
+    request: web.Request, model: type[M], limits: UploadLimits, at_files: AtFiles | None = None
 ) -> tuple[M, list[Upload]]:
     """A JSON body, or the same fields as a multipart form with files; 4xx when invalid."""
     if request.content_type != "multipart/form-data":
         return await read_json(request, model), []
-    post = await read_form(request, limits)
+    post = await read_form(request, limits, at_files)
     if post.refused is not None:
         raise post.refused.as_json()
     return validate(model, _fields(model, post.values)), post.uploads

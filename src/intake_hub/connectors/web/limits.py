@@ -6,6 +6,10 @@ counts against the address and the ticket, and is given back when it was right; 
 guesser is stopped, and a customer opening their own page never is. While the pipeline
 is behind by `max_backlog` messages, web messages wait outside (503) rather than in the
 queues the waited-on channels (WeChat's 5-second answers) share.
+
+A post's address token and its code attempt are taken before its body is read, so a
+client past either limit is refused without sending us its files; a request that never
+got as far as counting (its body refused, or no code in it checked) gives them back.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ class Throttled(Exception):
 
 
 @dataclass
+class Held:
+    """A client's message token taken before its body is read; kept once the message counts."""
+
+    key: str
+    limit: Limit
+    kept: bool = False
+
+
+@dataclass
 class WebGuard:
     """Applies one web instance's limits through the core's shared buckets."""
 
@@ -84,16 +97,28 @@ class WebGuard:
         self._files_ip = c.files_per_ip.limit()
         self._files_customer = c.files_per_customer.limit()
 
-    def message(self, request: web.BaseRequest, contact: str) -> None:
+    def hold(self, request: web.BaseRequest) -> Held:
+        """Take this client's message token before reading its body; 429 when it has none."""
+        held = Held(f"{self.source}:ip:{self.core.client(request)}", self._per_ip)
+        self._take(held.key, held.limit)
+        return held
+
+    def release(self, held: Held) -> None:
+        """Give back a held token the request never came to count (its body was refused)."""
+        if not held.kept:
+            held.kept = True
+            self._give_back(held.key, held.limit)
+
+    def message(self, contact: str, held: Held) -> None:
         """Count a new ticket's message from `contact` (its normalised key)."""
         self._admit()
-        self._take(f"{self.source}:ip:{self.core.client(request)}", self._per_ip)
+        held.kept = True
         self._take(f"{self.source}:contact:{contact}", self._per_contact)
 
-    def reply(self, request: web.BaseRequest, number: str) -> None:
+    def reply(self, number: str, held: Held) -> None:
         """Count a customer's message onto ticket `number`."""
         self._admit()
-        self._take(f"{self.source}:ip:{self.core.client(request)}", self._per_ip)
+        held.kept = True
         self._take(f"{self.source}:replies:{number}", self._per_ticket)
 
     def files(self, request: web.BaseRequest, customer: str, count: int) -> None:
@@ -127,7 +152,7 @@ class WebGuard:
             raise Throttled("rate_limited", exc.retry_after, "too_many_codes") from None
 
     def code_was_right(self, request: web.BaseRequest, number: str) -> None:
-        """A right code does not count: give back what `code_attempt` took."""
+        """A right code, or none checked, does not count: give back what `code_attempt` took."""
         ip_key, ticket_key = self._code_keys(request, number)
         self._give_back(ip_key, self._codes_ip)
         self._give_back(ticket_key, self._codes_ticket)

@@ -1,19 +1,23 @@
 """Photos and files sent with a web message: read within limits, checked, stored first.
 
 A multipart body is streamed part by part, so a file is refused at its limit without the
-service holding more than that in memory. Each file is checked (type from its content,
-images decoded and stripped of metadata) and written to the attachment store before the
-message is accepted: a 202 means its files are on disk too. A refused file refuses the
-message, with an error naming the file; the page comes back with the text still in it.
+service holding more than that in memory, and the whole body is refused (413) once it
+brings more than a message may hold (`body_limit`), announced or not: nothing past that
+is read. A route that must decide something before the files (a reply's access code) is
+called back when the first file begins, before any of its bytes are read. Each file is
+checked (type from its content, images decoded and stripped of metadata) and written to
+the attachment store before the message is accepted: a 202 means its files are on disk
+too. A refused file refuses the message, with an error naming the file; the page comes
+back with the text still in it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
@@ -24,8 +28,16 @@ from intake_hub.jsonapi import BadRequest, FieldError
 FILE_FIELD = "attachments"
 # A text field of the form is short; more is not a form someone filled in.
 _MAX_FIELD_BYTES = 64 * 1024
+# All text fields together: a handful of them, each far below its own limit.
+_MAX_FIELDS = 64
+_MAX_FIELDS_BYTES = 256 * 1024
+# What a body may bring besides its files: the text fields and the parts' framing.
+_FORM_OVERHEAD = 1024 * 1024
 _CHUNK = 64 * 1024
 _MB = 1024 * 1024
+
+# Called with the text fields read so far when the first file begins; False stops there.
+AtFiles = Callable[[dict[str, str]], bool]
 
 
 class UploadLimits(BaseModel):
@@ -45,6 +57,8 @@ class FormPost:
     values: dict[str, str]
     uploads: list[Upload]
     refused: UploadRefused | None = None
+    # The read stopped at the first file (`AtFiles` said so): `uploads` is empty.
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,74 +89,142 @@ def _error(index: int, reason: str, message: str) -> FieldError:
     return FieldError(field=f"{FILE_FIELD}.{index}", message=f"{reason}: {message}")
 
 
-async def _read_part(part: BodyPartReader, limit: int) -> bytes | None:
+def body_limit(limits: UploadLimits) -> int:
+    """The most bytes a multipart body may bring: the files of one message and its fields."""
+    return limits.max_message_bytes + _FORM_OVERHEAD
+
+
+def too_large(limits: UploadLimits) -> UploadRefused:
+    """The refusal of a body larger than any message may be (413, about all the files)."""
+    message = f"too_large: all files together {_too_large(limits.max_message_bytes)}"
+    return UploadRefused(413, [FieldError(field=FILE_FIELD, message=message)])
+
+
+def announced_too_large(request: web.BaseRequest, limits: UploadLimits) -> UploadRefused | None:
+    """The 413 a multipart post gets from its Content-Length alone, before it is read."""
+    length = request.content_length
+    if request.content_type != "multipart/form-data" or length is None:
+        return None
+    return too_large(limits) if length > body_limit(limits) else None
+
+
+class _OverLimit(Exception):
+    """The body brought more than `body_limit`: the read stops here."""
+
+
+@dataclass
+class _Budget:
+    """What the whole body may bring, counted as it arrives (part headers included)."""
+
+    stream: StreamReader
+    limit: int
+
+    def check(self) -> None:
+        # `total_bytes` counts what the connection has fed the body so far, read or not.
+        if self.stream.total_bytes > self.limit:
+            raise _OverLimit
+
+
+async def _read_part(part: BodyPartReader, limit: int, budget: _Budget) -> bytes | None:
     """The part's bytes, or None once it is over `limit` (the rest is skipped, not kept)."""
     chunks: list[bytes] = []
     size = 0
     while chunk := await part.read_chunk(_CHUNK):
+        budget.check()
         size += len(chunk)
         if size > limit:
-            await part.release()
+            await _skip(part, budget)
             return None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def read_form(request: web.Request, limits: UploadLimits) -> FormPost:
+async def _skip(part: BodyPartReader, budget: _Budget) -> None:
+    """Read the rest of `part` to the void, within the body's budget."""
+    while await part.read_chunk(_CHUNK):
+        budget.check()
+
+
+async def read_form(
+    request: web.Request, limits: UploadLimits, at_files: AtFiles | None = None
+) -> FormPost:
     """The text fields and files of a form post, multipart or urlencoded.
 
     Files over the limits are skipped unread and named in `refused`; the text fields
-    around them are still read, so the page can come back with them.
+    around them are still read, so the page can come back with them. A body over
+    `body_limit` stops being read there and is refused as too large, with the fields
+    read before it. `at_files` sees the fields before the first file's bytes are read: it
+    may raise to refuse the post, or return False to stop reading there (`cut`).
     """
     if request.content_type != "multipart/form-data":
         form = await request.post()
         return FormPost({k: v for k, v in form.items() if isinstance(v, str)}, [])
+    budget = _Budget(request.content, body_limit(limits))
     try:
-        return await _read_parts(await request.multipart(), limits)
+        budget.check()
+        return await _read_parts(await request.multipart(), limits, budget, at_files)
     except (HttpProcessingError, AssertionError, ValueError, KeyError):
         # aiohttp's multipart parser refuses malformed part headers with these.
         raise BadRequest(400, "invalid_body", "The multipart body cannot be read.") from None
 
 
-async def _read_parts(reader: MultipartReader, limits: UploadLimits) -> FormPost:
+async def _read_parts(
+    reader: MultipartReader, limits: UploadLimits, budget: _Budget, at_files: AtFiles | None
+) -> FormPost:
     values: dict[str, str] = {}
     uploads: list[Upload] = []
     errors: list[FieldError] = []
     total = 0
+    fields = count = 0
     index = -1
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest(400, "invalid_body", "Nested multipart bodies are not taken.")
-        if part.filename is None:
-            raw = await _read_part(part, _MAX_FIELD_BYTES)
-            if raw is None:
-                raise BadRequest(413, "too_large", f"The field {part.name!r} is too long.")
-            if part.name is not None:
-                values.setdefault(part.name, raw.decode("utf-8", errors="replace"))
-            continue
-        if part.name != FILE_FIELD:
-            await part.release()
-            continue
-        data = await _read_part(part, limits.max_file_bytes)
-        if data == b"" and not part.filename:
-            continue  # a file input left empty
-        index += 1
-        if data is None:
-            errors.append(_error(index, "too_large", _too_large(limits.max_file_bytes)))
-            continue
-        total += len(data)
-        if index >= limits.max_files:
-            errors.append(
-                _error(index, "too_many", f"at most {limits.max_files} files per message")
-            )
-        elif total > limits.max_message_bytes:
-            errors.append(
-                _error(
-                    index, "too_large", f"all files together {_too_large(limits.max_message_bytes)}"
+    try:
+        while (part := await reader.next()) is not None:
+            budget.check()
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest(400, "invalid_body", "Nested multipart bodies are not taken.")
+            if part.filename is None:
+                raw = await _read_part(part, _MAX_FIELD_BYTES, budget)
+                if raw is None:
+                    raise BadRequest(413, "too_large", f"The field {part.name!r} is too long.")
+                fields, count = fields + len(raw), count + 1
+                if fields > _MAX_FIELDS_BYTES or count > _MAX_FIELDS:
+                    raise BadRequest(
+                        413, "too_large", "The form's text fields are too many or too long."
+                    )
+                if part.name is not None:
+                    values.setdefault(part.name, raw.decode("utf-8", errors="replace"))
+                continue
+            if at_files is not None:
+                go_on, at_files = at_files(values), None
+                if not go_on:
+                    return FormPost(values, [], cut=True)
+            if part.name != FILE_FIELD:
+                await _skip(part, budget)
+                continue
+            data = await _read_part(part, limits.max_file_bytes, budget)
+            if data == b"" and not part.filename:
+                continue  # a file input left empty
+            index += 1
+            if data is None:
+                errors.append(_error(index, "too_large", _too_large(limits.max_file_bytes)))
+                continue
+            total += len(data)
+            if index >= limits.max_files:
+                errors.append(
+                    _error(index, "too_many", f"at most {limits.max_files} files per message")
                 )
-            )
-        else:
-            uploads.append(Upload(part.filename or None, data))
+            elif total > limits.max_message_bytes:
+                errors.append(
+                    _error(
+                        index,
+                        "too_large",
+                        f"all files together {_too_large(limits.max_message_bytes)}",
+                    )
+                )
+            else:
+                uploads.append(Upload(part.filename or None, data))
+    except _OverLimit:
+        return FormPost(values, [], too_large(limits))
     return FormPost(values, uploads, _refused(errors))
 
 
