@@ -4,10 +4,6 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 
-def _at(null: bool = False) -> fields.DatetimeField:
-    return fields.DatetimeField(null=null, auto_now=False, auto_now_add=False)
-
-
 class Migration(migrations.Migration):
     dependencies = [("intake_hub", "0014_app_event")]
 
@@ -33,10 +29,10 @@ class Migration(migrations.Migration):
                 ("automatic", fields.BooleanField(default=False)),
                 ("attempts", fields.IntField(default=0)),
                 ("last_error", fields.CharField(null=True, max_length=200)),
-                ("next_at", _at()),
-                ("created_at", _at()),
-                ("updated_at", _at()),
-                ("sent_at", _at(null=True)),
+                ("next_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("updated_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("sent_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={
                 "table": "mail_outbound",
@@ -55,9 +51,12 @@ class Migration(migrations.Migration):
             name="MailAddress",
             fields=[
                 ("address", fields.CharField(primary_key=True, max_length=320)),
-                ("failing_since", _at(null=True)),
+                (
+                    "failing_since",
+                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+                ),
                 ("reason", fields.CharField(null=True, max_length=200)),
-                ("updated_at", _at()),
+                ("updated_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={
                 "table": "mail_address",
@@ -79,7 +78,7 @@ class Migration(migrations.Migration):
                 ("mailbox", fields.CharField(max_length=200)),
                 ("uidvalidity", fields.BigIntField()),
                 ("last_uid", fields.BigIntField()),
-                ("updated_at", _at()),
+                ("updated_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={
                 "table": "imap_mailbox",
