@@ -9,6 +9,17 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 
+async def cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end, cancelling again if a cancel was swallowed.
+
+    Python 3.11's `asyncio.wait_for` drops a cancel that arrives as its inner call
+    completes, and libraries use it everywhere; the task then simply runs on.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+
+
 class Periodic:
     """Runs `job` at start and every `every_s` seconds; a failing run is logged, not fatal."""
 
@@ -25,8 +36,7 @@ class Periodic:
     async def stop(self) -> None:
         """Cancel the job and wait until it has stopped."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel(self._task)
             self._task = None
 
     async def _loop(self) -> None:

@@ -21,7 +21,9 @@ from intake_hub.connectors.email.imap import ImapReader
 from intake_hub.connectors.email.imap_state import Position
 from intake_hub.storage import db
 from tests.connectors.email import dovecot as dc
+from tests.connectors.email.conftest import MakeMailer, tickets
 from tests.connectors.email.dovecot import Dovecot
+from tests.connectors.email.relay import Relay
 
 INSTANCE = "email"
 OK = "250 2.0.0 Ok: queued"
@@ -99,8 +101,11 @@ async def deliver(server: Dovecot, mailbox: str, *subjects: str) -> list[bytes]:
     return raws
 
 
-def config(server: Dovecot, mailbox: str, **changes: float) -> ImapConfig:
-    """The reader's settings for the test user on `server` (no TLS on loopback)."""
+def config(server: Dovecot, mailbox: str, **changes: object) -> ImapConfig:
+    """The reader's settings for the test user on `server` (no TLS on loopback).
+
+    `start_at: all` unless changed, so mail put there before the reader starts counts.
+    """
     return ImapConfig.model_validate(
         {
             "server": server.server,
@@ -108,6 +113,7 @@ def config(server: Dovecot, mailbox: str, **changes: float) -> ImapConfig:
             "username": dc.USER,
             "password": dc.PASSWORD,
             "mailbox": mailbox,
+            "start_at": "all",
             **changes,
         }
     )
@@ -123,7 +129,7 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> float:
     return time.monotonic() - started
 
 
-def reader(server: Dovecot, mailbox: str, inbox: Inbox, **changes: float) -> ImapReader:
+def reader(server: Dovecot, mailbox: str, inbox: Inbox, **changes: object) -> ImapReader:
     """A reader of `mailbox` for the instance, quick to retry."""
     return ImapReader(config(server, mailbox, **changes), INSTANCE, inbox, retry_s=(0.2, 0.5))
 
@@ -144,6 +150,20 @@ async def test_mail_already_there_is_taken_once_in_uid_order(
     assert inbox.raws == raws
     at = await imap_state.position(INSTANCE, mailbox)
     assert at is not None and at.last_uid == 3
+
+
+async def test_a_first_start_leaves_old_mail_and_takes_what_comes_next(
+    database: None, dovecot: Dovecot, mailbox: str
+) -> None:
+    """By default the mail already in the mailbox stays there; the next mail is taken."""
+    await deliver(dovecot, mailbox, "old 1", "old 2")
+    inbox = Inbox()
+    first = reader(dovecot, mailbox, inbox, start_at="new")
+    assert await first.run_once() == 0
+    await deliver(dovecot, mailbox, "new 1")
+    assert await first.run_once() == 1
+    await first.stop()
+    assert inbox.subjects == ["new 1"]
 
 
 async def test_new_mail_while_idle_is_taken_within_seconds(
@@ -345,6 +365,7 @@ async def test_tls_and_starttls_read_the_mailbox(database: None, security: str) 
                 "security": security,
                 "username": dc.USER,
                 "password": dc.PASSWORD,
+                "start_at": "all",
             }
         )
         inbox = Inbox()
@@ -366,3 +387,20 @@ class Trusting(ImapReader):
 
     def _tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self._certificate))
+
+
+async def test_a_mailbox_read_by_the_service_makes_tickets_and_answers(
+    dovecot: Dovecot, mailbox: str, make_mailer: MakeMailer, relay: Relay
+) -> None:
+    """Mail arriving in the shop's mailbox becomes a ticket and is acknowledged by mail."""
+    settings = config(dovecot, mailbox).model_dump()
+    served = await make_mailer(
+        imap=settings, relay=relay.address, relay_security="none", mail_from="service@shop.example"
+    )
+    await deliver(dovecot, mailbox, "my parcel is late")
+    [ack] = await relay.wait(1)
+    assert ack.rcpt_tos == ["li.wei@example.net"]
+    await served.settle()
+    [ticket] = await tickets()
+    assert ticket.subject == "my parcel is late"
+    assert ticket.number in str(ack.message["Subject"]).replace("-", "")

@@ -39,6 +39,9 @@ class ImapConfig(BaseModel):
     username: str = Field(min_length=1)
     password: str = Field(min_length=1, repr=False)
     mailbox: str = "INBOX"
+    # On the very first start: `new` takes only mail arriving from then on (years of old
+    # mail would each become a ticket and get an acknowledgement); `all` takes it all.
+    start_at: Literal["new", "all"] = "new"
     # Seconds between polls when the server has no IDLE, and the longest an IDLE lasts.
     poll_s: PositiveFloat = 60.0
     idle_s: float = Field(default=25 * 60, gt=0, lt=29 * 60)

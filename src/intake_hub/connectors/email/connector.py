@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import default
 from typing import ClassVar, Self
 
 from aiohttp import web
@@ -28,6 +30,7 @@ from intake_hub.connectors.base import ConnectorConfig, Core
 from intake_hub.connectors.email import outbox
 from intake_hub.connectors.email.compose import new_message_id
 from intake_hub.connectors.email.config import EmailConfig
+from intake_hub.connectors.email.imap import ImapReader
 from intake_hub.connectors.email.listener import Limits, Listener
 from intake_hub.connectors.email.normalize import CHANNEL, original_ref, to_envelope
 from intake_hub.connectors.email.outbound import MailOutbox, Sender
@@ -57,6 +60,7 @@ class EmailConnector:
     core: Core
     listener: Listener = field(init=False)
     sender: Sender | None = field(init=False, default=None)
+    mailbox: ImapReader | None = field(init=False, default=None)
     _outbox: MailOutbox | None = field(init=False, default=None)
 
     Config: ClassVar[type[ConnectorConfig]] = EmailConfig
@@ -74,6 +78,8 @@ class EmailConnector:
                 max_sessions=self.config.max_sessions,
             ),
         )
+        if self.config.imap is not None:
+            self.mailbox = ImapReader(self.config.imap, self.config.name, self._from_mailbox)
         if self.config.sends:
             self.sender = Sender(self.config)
             self._outbox = MailOutbox(self.config)
@@ -111,12 +117,16 @@ class EmailConnector:
         """Listen for SMTP on the configured port when the instance serves addresses."""
         if self.config.recipients:
             await self.listener.start()
+        if self.mailbox is not None:
+            await self.mailbox.start()
         if self.sender is not None:
             self.sender.start()
 
     async def stop(self) -> None:
         """Stop listening and sending; open sessions are closed (not yet answered 250)."""
         await self.listener.stop()
+        if self.mailbox is not None:
+            await self.mailbox.stop()
         if self.sender is not None:
             await self.sender.stop()
 
@@ -143,17 +153,22 @@ class EmailConnector:
         raw = envelope.original_content or b""
         return await self.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
 
-    async def receive(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
-        """Parse, store and emit one delivered mail; the SMTP reply to give."""
+    async def _from_mailbox(self, raw: bytes) -> str:
+        """A mail read over IMAP: its envelope sender is the `Return-Path` the MTA wrote."""
+        path = BytesParser(policy=default).parsebytes(raw, headersonly=True)["Return-Path"]
+        return await self.receive(raw, str(path).strip() if path is not None else None, [])
+
+    async def receive(self, raw: bytes, mail_from: str | None, rcpt_tos: list[str]) -> str:
+        """Parse, store and emit one delivered mail; the SMTP reply to give (250, 451)."""
         started = time.perf_counter()
         try:
             mail = parse(raw, mail_from=mail_from, own_domain=self.config.id_domain)
         except Exception as exc:
-            return await self._keep_aside(raw, mail_from, rcpt_tos, exc)
+            return await self._keep_aside(raw, mail_from or "", rcpt_tos, exc)
         try:
             env = await self._envelope(mail, raw)
         except ValidationError as exc:
-            return await self._keep_aside(raw, mail_from, rcpt_tos, exc)
+            return await self._keep_aside(raw, mail_from or "", rcpt_tos, exc)
         except Exception:
             log.exception("%s: storing a mail's files failed", self.source)
             return TRY_LATER

@@ -28,6 +28,7 @@ import aioimaplib  # type: ignore[import-untyped]
 from intake_hub.connectors.email import imap_state
 from intake_hub.connectors.email.config import ImapConfig
 from intake_hub.connectors.email.imap_state import Position
+from intake_hub.periodic import cancel
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ RETRY_S: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300)
 TIMEOUT_S = 60.0
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _CONNECTION_TROUBLE = (OSError, TimeoutError, aioimaplib.AioImapException)
 
 
@@ -141,8 +143,7 @@ class ImapReader:
     async def stop(self) -> None:
         """Stop reading (a mail being handed over is given up, taken again next time); log out."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel(self._task)
             self._task = None
         await self._drop(logout=True)
 
@@ -160,7 +161,7 @@ class ImapReader:
         uidvalidity = self._uidvalidity(selected)
         # Mail arriving from here on is found by the search or noticed before IDLE.
         client.protocol.new_mail = False
-        after = await self._start_uid(uidvalidity)
+        after = await self._start_uid(uidvalidity, selected)
         search = _ok(await client.uid_search(f"UID {after + 1}:*", charset=None), "UID SEARCH")
         self._held = False
         taken = 0
@@ -189,6 +190,13 @@ class ImapReader:
             log.info("%s: took %d mail(s)", self._where, taken)
         return taken
 
+    def _uidnext(self, selected: Any) -> int:
+        for line in selected.lines:
+            found = _UIDNEXT.search(line) if isinstance(line, bytes) else None
+            if found:
+                return int(found.group(1))
+        raise ImapTrouble(f"SELECT {self.config.mailbox}: the server gave no UIDNEXT")
+
     def _uidvalidity(self, selected: Any) -> int:
         for line in selected.lines:
             found = _UIDVALIDITY.search(line) if isinstance(line, bytes) else None
@@ -196,11 +204,17 @@ class ImapReader:
                 return int(found.group(1))
         raise ImapTrouble(f"SELECT {self.config.mailbox}: the server gave no UIDVALIDITY")
 
-    async def _start_uid(self, uidvalidity: int) -> int:
-        """The last UID taken under `uidvalidity`: 0 for a new mailbox or a new validity."""
+    async def _start_uid(self, uidvalidity: int, selected: Any) -> int:
+        """The last UID taken under `uidvalidity`: 0 for a new validity; on the first start
+        with `start_at: new`, the mailbox's highest UID so far."""
         at = await imap_state.position(self.instance, self.config.mailbox)
         if at is not None and at.uidvalidity == uidvalidity:
             return at.last_uid
+        if at is None and self.config.start_at == "new":
+            last = self._uidnext(selected) - 1
+            log.info("%s: first start: taking mail from UID %d on", self._where, last + 1)
+            await imap_state.save(self.instance, self.config.mailbox, Position(uidvalidity, last))
+            return last
         if at is not None:
             log.warning(
                 "%s: UIDVALIDITY changed from %d to %d (mailbox recreated or restored): "
