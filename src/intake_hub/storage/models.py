@@ -298,28 +298,38 @@ class WeChatToken(Model):
         table = "wechat_token"
 
 
-class WeChatOutbound(Model):
-    """One customer-service message to a WeChat customer, sent at most once (unique key)."""
+class OutboxRow(Model):
+    """What every channel's outbox row has: a message sent at most once (unique key).
+
+    waiting (for the stored auto-reply) -> pending -> sending -> sent | failed | skipped
+    """
 
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=160, unique=True)
     instance = fields.CharField(max_length=64)
-    openid = fields.CharField(max_length=64)
     ticket = fields.CharField(max_length=11)
-    # Set for an auto-reply that missed the passive answer: its stored reply is the text.
+    # Set for an auto-reply that is sent once stored: its stored reply is the text.
     envelope_id = fields.UUIDField(null=True)
     ticket_id = fields.UUIDField(null=True)
     text = fields.TextField(null=True)
-    # waiting (for the stored reply) -> pending -> sending -> sent | failed | skipped
     status = fields.CharField(max_length=8)
-    window_from = fields.DatetimeField()
     attempts = fields.IntField(default=0)
-    error_code = fields.IntField(null=True)
     reason = fields.CharField(max_length=200, null=True)
     next_at = fields.DatetimeField()
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class WeChatOutbound(OutboxRow):
+    """One customer-service message to a WeChat customer."""
+
+    openid = fields.CharField(max_length=64)
+    window_from = fields.DatetimeField()
+    error_code = fields.IntField(null=True)
 
     class Meta:
         app = APP
@@ -376,32 +386,16 @@ class AppEvent(Model):
         indexes = (("source", "status", "next_at"), ("ticket_id", "created_at"))
 
 
-class MailOutbound(Model):
-    """One mail to a customer: auto-reply, agent reply or notice, sent at most once per key.
+class MailOutbound(OutboxRow):
+    """One mail to a customer: auto-reply, agent reply or notice.
 
     `message_id` is made when the row is written, so a resend after an interrupted send
     carries the same Message-ID (receivers fold such copies) and replies to it thread.
     """
 
-    id = fields.IntField(primary_key=True)
-    key = fields.CharField(max_length=160, unique=True)
-    instance = fields.CharField(max_length=64)
     to_address = fields.CharField(max_length=320)
-    ticket = fields.CharField(max_length=11)
-    ticket_id = fields.UUIDField(null=True)
-    # Set for an auto-reply, waiting for its stored reply text.
-    envelope_id = fields.UUIDField(null=True)
     message_id = fields.CharField(max_length=255, unique=True)
-    text = fields.TextField(null=True)
-    # waiting -> pending -> sending -> sent | failed | skipped; sent -> bounced
-    status = fields.CharField(max_length=8)
     automatic = fields.BooleanField(default=False)
-    attempts = fields.IntField(default=0)
-    last_error = fields.CharField(max_length=200, null=True)
-    next_at = fields.DatetimeField()
-    created_at = fields.DatetimeField()
-    updated_at = fields.DatetimeField()
-    sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         app = APP

@@ -14,9 +14,10 @@ import yaml
 
 from intake_hub.app import create_app
 from intake_hub.config import Settings
-from intake_hub.connectors.email import outbound, outbox
+from intake_hub.connectors.email import outbound
 from intake_hub.connectors.email.connector import EmailConnector
 from intake_hub.connectors.registry import REGISTRY
+from intake_hub.storage import outboxes
 from intake_hub.storage.models import MailOutbound, Message, Ticket
 from tests.connectors.email.relay import Relay, start_relay
 from tests.web.conftest import AUTH, Client, settle
@@ -154,7 +155,7 @@ async def sending(make_mailer: MakeMailer, relay: Relay, monkeypatch: pytest.Mon
     )
 
 
-async def ended(status: str = outbox.SENT, **which: Any) -> MailOutbound:
+async def ended(status: str = outboxes.SENT, **which: Any) -> MailOutbound:
     """The one outbound row (of those `which` selects) once it reached `status`.
 
     The sender records the outcome after the relay answered, so the test waits for it.

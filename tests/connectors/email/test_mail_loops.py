@@ -6,6 +6,7 @@ import asyncio
 import itertools
 
 from intake_hub.connectors.email import outbox
+from intake_hub.storage import outboxes
 from intake_hub.storage.models import Event, MailAddress, MailOutbound
 from tests.connectors.email.conftest import Mailer, ended, inbound, tickets
 from tests.connectors.email.relay import Received, Relay
@@ -107,8 +108,8 @@ async def test_a_bounce_joins_its_ticket_and_holds_back_automatic_mail(
         f"/api/v1/tickets/{ticket.number}/status", json={"status": "resolved"}, headers=AUTH
     )
     assert resp.status == 200
-    notice = await ended(outbox.SKIPPED, key__startswith="status:")
-    assert notice.last_error == "address failing"
+    notice = await ended(outboxes.SKIPPED, key__startswith="status:")
+    assert notice.reason == "address failing"
     resp = await sending.client.post(
         f"/api/v1/tickets/{ticket.number}/replies", json={"text": "请确认邮箱"}, headers=AUTH
     )
@@ -128,7 +129,7 @@ async def test_a_delay_notice_joins_the_ticket_without_marking_the_address(
     [ticket] = await tickets()
     assert len(await inbound(ticket.number)) == 2
     assert not await MailAddress.filter(address="slow@example.net").exists()
-    assert (await MailOutbound.get(message_id=ours)).status == outbox.SENT
+    assert (await MailOutbound.get(message_id=ours)).status == outboxes.SENT
 
 
 async def test_mail_from_a_failing_address_makes_it_work_again(

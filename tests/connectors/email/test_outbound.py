@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from intake_hub.connectors.email import outbox
+from intake_hub.storage import outboxes
 from intake_hub.storage.models import Event, MailOutbound, Message
 from intake_hub.ticketno import pretty
 from tests.connectors.email.conftest import Mailer, ended, inbound, tickets
@@ -132,8 +133,8 @@ async def test_a_refused_recipient_is_recorded_not_retried(sending: Mailer, rela
     await sending.send(plain("发票", "开票", mid="<f1@example.com>"))
     await sending.settle()
     [ticket] = await tickets()
-    row = await ended(outbox.FAILED)
-    assert row.last_error is not None and row.last_error.startswith("550")
+    row = await ended(outboxes.FAILED)
+    assert row.reason is not None and row.reason.startswith("550")
     assert await Event.filter(ticket_id=ticket.id, kind="mail_not_sent").exists()
     assert relay.mails == []
 

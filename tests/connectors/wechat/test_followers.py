@@ -15,9 +15,9 @@ import xmltodict  # type: ignore[import-untyped]
 from intake_hub import ticketno
 from intake_hub.connectors.wechat import followers, outbox
 from intake_hub.connectors.wechat.events import TICKETS_NOT_LISTED
-from intake_hub.connectors.wechat.stores import FAILED, SENT, SKIPPED
 from intake_hub.rules import load_rules
 from intake_hub.storage.models import Customer, Ticket, WeChatOutbound
+from intake_hub.storage.outboxes import FAILED, SENT, SKIPPED
 from intake_hub.testing import FakeWeChatApi
 from tests.connectors.wechat.conftest import (
     AES_KEY,

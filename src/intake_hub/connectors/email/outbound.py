@@ -21,6 +21,7 @@ from intake_hub.connectors.email.compose import Outgoing, compose, new_message_i
 from intake_hub.connectors.email.config import EmailConfig
 from intake_hub.envelope import Channel
 from intake_hub.periodic import Periodic
+from intake_hub.storage import outboxes
 from intake_hub.tickets.outbound import Delivery
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Sender:
         now = datetime.now(UTC)
         if job.automatic and await outbox.failing(job.to):
             # Its mail bounced: an automatic mail would only bounce again.
-            await outbox.finish(job, outbox.SKIPPED, now, error="address failing")
+            await outbox.finish(job, outboxes.SKIPPED, now, error="address failing")
             return 0
         thread = await outbox.thread(job)
         mail = compose(
@@ -158,7 +159,7 @@ class Sender:
             if exc.code >= 500 and not isinstance(exc, _RELAY_TROUBLE):
                 log.info("email/%s: %s refused: %s %s", self.config.name, job.key, exc.code, exc)
                 await outbox.finish(
-                    job, outbox.FAILED, now, error=f"{exc.code} {exc.message}"[:200]
+                    job, outboxes.FAILED, now, error=f"{exc.code} {exc.message}"[:200]
                 )
                 return 0
             await self._later(job, f"{exc.code} {exc.message}")
@@ -166,11 +167,11 @@ class Sender:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(code >= 500 for code in codes):
-                await outbox.finish(job, outbox.FAILED, now, error=str(exc)[:200])
+                await outbox.finish(job, outboxes.FAILED, now, error=str(exc)[:200])
             else:
                 await self._later(job, str(exc))
             return 0
-        await outbox.finish(job, outbox.SENT, datetime.now(UTC))
+        await outbox.finish(job, outboxes.SENT, datetime.now(UTC))
         return 1
 
     async def _later(self, job: outbox.Job, error: str) -> None:
@@ -181,6 +182,6 @@ class Sender:
             log.warning(
                 "email/%s: %s given up after %d attempts", self.config.name, job.key, job.attempts
             )
-            await outbox.finish(job, outbox.FAILED, now, error=f"gave up: {error}"[:200])
+            await outbox.finish(job, outboxes.FAILED, now, error=f"gave up: {error}"[:200])
             return
-        await outbox.finish(job, outbox.PENDING, now, error=error[:200], retry_at=retry_at)
+        await outbox.finish(job, outboxes.PENDING, now, error=error[:200], retry_at=retry_at)

@@ -18,10 +18,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from tortoise.exceptions import IntegrityError
 
+from intake_hub.storage import outboxes
 from intake_hub.storage.models import Event, MailAddress, MailOutbound, Message, Ticket
+from intake_hub.storage.outboxes import PENDING, SENDING, SENT, WAITING
 
-WAITING, PENDING, SENDING = "waiting", "pending", "sending"
-SENT, FAILED, SKIPPED, BOUNCED = "sent", "failed", "skipped", "bounced"
+BOUNCED = "bounced"
 # An auto-reply whose message is not stored by then never will be (the spool's limit).
 NEVER_STORED = timedelta(days=3)
 
@@ -130,57 +131,29 @@ async def get(key: str) -> MailOutbound | None:
 
 async def resolve_waiting(instance: str, now: datetime, limit: int = 200) -> None:
     """Turn auto-replies whose reply is now stored into pending mail; skip the silent ones."""
-    rows = await MailOutbound.filter(instance=instance, status=WAITING).order_by("id").limit(limit)
-    if not rows:
-        return
-    keys = [f"{kind}:{r.envelope_id}" for r in rows for kind in ("reply", "in")]
-    found = {
-        m["dedupe_key"]: m
-        for m in await Message.filter(dedupe_key__in=keys).values("dedupe_key", "text", "ticket_id")
-    }
-    for row in rows:
-        reply, inbound = found.get(f"reply:{row.envelope_id}"), found.get(f"in:{row.envelope_id}")
-        waiting = MailOutbound.filter(id=row.id, status=WAITING)
-        if reply is not None:
-            await waiting.update(
-                status=PENDING, text=reply["text"], ticket_id=reply["ticket_id"], updated_at=now
-            )
-        elif inbound is not None:
-            # Stored without an answer: the responder chose silence (a follow-up, a robot).
-            await waiting.update(status=SKIPPED, last_error="no_reply", updated_at=now)
-        elif row.created_at < now - NEVER_STORED:
-            await waiting.update(status=SKIPPED, last_error="never_stored", updated_at=now)
+    await outboxes.resolve_waiting(
+        MailOutbound, instance, now, {"created_at__lt": now - NEVER_STORED}, limit
+    )
 
 
 async def claim_due(instance: str, now: datetime, limit: int = 50) -> list[Job]:
     """Claim pending mail that is due; each row is returned to exactly one caller."""
-    rows = (
-        await MailOutbound.filter(instance=instance, status=PENDING, next_at__lte=now)
-        .order_by("id")
-        .limit(limit)
-    )
-    jobs: list[Job] = []
-    for row in rows:
-        won = await MailOutbound.filter(id=row.id, status=PENDING).update(
-            status=SENDING, attempts=row.attempts + 1, updated_at=now
+    return [
+        Job(
+            row.id,
+            row.key,
+            row.to_address,
+            row.ticket,
+            row.ticket_id,
+            row.envelope_id,
+            row.text or "",
+            row.message_id,
+            row.automatic,
+            row.attempts,
+            row.created_at,
         )
-        if won == 1 and row.text is not None:
-            jobs.append(
-                Job(
-                    row.id,
-                    row.key,
-                    row.to_address,
-                    row.ticket,
-                    row.ticket_id,
-                    row.envelope_id,
-                    row.text,
-                    row.message_id,
-                    row.automatic,
-                    row.attempts + 1,
-                    row.created_at,
-                )
-            )
-    return jobs
+        for row in await outboxes.claim_due(MailOutbound, instance, now, limit)
+    ]
 
 
 def _bare(external_id: str | None) -> str | None:
@@ -239,10 +212,10 @@ async def finish(
     """Record how a claimed send ended; `retry_at` puts it back in the queue for later."""
     claimed = MailOutbound.filter(id=job.id, status=SENDING)
     if retry_at is not None:
-        await claimed.update(status=PENDING, last_error=error, next_at=retry_at, updated_at=now)
+        await claimed.update(status=PENDING, reason=error, next_at=retry_at, updated_at=now)
         return
     sent_at = now if status == SENT else None
-    await claimed.update(status=status, last_error=error, updated_at=now, sent_at=sent_at)
+    await claimed.update(status=status, reason=error, updated_at=now, sent_at=sent_at)
     kind = "mail_sent" if status == SENT else "mail_not_sent"
     await _event(
         job.ticket_id, kind, job.key, now, {"key": job.key, "status": status, "error": error}
@@ -270,7 +243,7 @@ async def reap(instance: str, now: datetime, stale_s: float) -> int:
     """Queue again the sends of a worker that died mid-send (same Message-ID)."""
     return await MailOutbound.filter(
         instance=instance, status=SENDING, updated_at__lt=now - timedelta(seconds=stale_s)
-    ).update(status=PENDING, last_error="interrupted: sent again", next_at=now, updated_at=now)
+    ).update(status=PENDING, reason="interrupted: sent again", next_at=now, updated_at=now)
 
 
 async def ticket_of_reference(instance: str, ids: Sequence[str]) -> str | None:
@@ -292,7 +265,7 @@ async def bounced(
     if row is None:
         return None
     await MailOutbound.filter(id=row.id, status=SENT).update(
-        status=BOUNCED, last_error=reason[:200], updated_at=now
+        status=BOUNCED, reason=reason[:200], updated_at=now
     )
     for address in {r.lower() for r in recipients} or {row.to_address}:
         await MailAddress.update_or_create(

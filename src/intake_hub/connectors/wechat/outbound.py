@@ -12,17 +12,9 @@ from intake_hub.connectors.wechat import outbox as outbox_rows
 from intake_hub.connectors.wechat import token_lease
 from intake_hub.connectors.wechat.api import AccessTokens, CustomerService, TokenError
 from intake_hub.connectors.wechat.config import WeChatConfig
-from intake_hub.connectors.wechat.stores import (
-    FAILED,
-    PENDING,
-    SENT,
-    SKIPPED,
-    WINDOW,
-    Job,
-    OutboxStore,
-    TokenStore,
-)
+from intake_hub.connectors.wechat.stores import WINDOW, Job, OutboxStore, TokenStore
 from intake_hub.envelope import Channel
+from intake_hub.storage.outboxes import FAILED, PENDING, SENT, SKIPPED
 from intake_hub.tickets.outbound import Delivery
 
 log = logging.getLogger(__name__)

@@ -16,17 +16,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from tortoise.exceptions import IntegrityError
 
-from intake_hub.connectors.wechat.stores import (
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    SKIPPED,
-    WAITING,
-    WINDOW,
-    Job,
-)
+from intake_hub.connectors.wechat.stores import WINDOW, Job
+from intake_hub.storage import outboxes
 from intake_hub.storage.models import CustomerIdentity, Event, Message, WeChatOutbound
+from intake_hub.storage.outboxes import FAILED, PENDING, SENDING, SENT, WAITING
 
 
 def reply_key(envelope_id: UUID) -> str:
@@ -92,56 +85,26 @@ async def enqueue(
 
 async def resolve_waiting(instance: str, now: datetime, limit: int = 200) -> None:
     """Turn waiting auto-replies whose reply is now stored into pending sends."""
-    rows = (
-        await WeChatOutbound.filter(instance=instance, status=WAITING).order_by("id").limit(limit)
+    await outboxes.resolve_waiting(
+        WeChatOutbound, instance, now, {"window_from__lt": now - WINDOW}, limit
     )
-    if not rows:
-        return
-    keys = [f"{kind}:{r.envelope_id}" for r in rows for kind in ("reply", "in")]
-    found = {
-        m["dedupe_key"]: m
-        for m in await Message.filter(dedupe_key__in=keys).values("dedupe_key", "text", "ticket_id")
-    }
-    for row in rows:
-        reply, inbound = found.get(f"reply:{row.envelope_id}"), found.get(f"in:{row.envelope_id}")
-        waiting = WeChatOutbound.filter(id=row.id, status=WAITING)
-        if reply is not None:
-            await waiting.update(
-                status=PENDING, text=reply["text"], ticket_id=reply["ticket_id"], updated_at=now
-            )
-        elif inbound is not None:
-            # Stored without an answer: the responder chose to say nothing.
-            await waiting.update(status=SKIPPED, reason="no_reply", updated_at=now)
-        elif row.window_from < now - WINDOW:
-            await waiting.update(status=SKIPPED, reason="never_stored", updated_at=now)
 
 
 async def claim_due(instance: str, now: datetime, limit: int = 50) -> list[Job]:
     """Claim pending messages that are due; each is returned to exactly one caller."""
-    rows = (
-        await WeChatOutbound.filter(instance=instance, status=PENDING, next_at__lte=now)
-        .order_by("id")
-        .limit(limit)
-    )
-    jobs: list[Job] = []
-    for row in rows:
-        won = await WeChatOutbound.filter(id=row.id, status=PENDING).update(
-            status=SENDING, attempts=row.attempts + 1, updated_at=now
+    return [
+        Job(
+            row.id,
+            row.key,
+            row.openid,
+            row.ticket,
+            row.ticket_id,
+            row.text or "",
+            row.window_from,
+            row.attempts,
         )
-        if won == 1 and row.text is not None:
-            jobs.append(
-                Job(
-                    row.id,
-                    row.key,
-                    row.openid,
-                    row.ticket,
-                    row.ticket_id,
-                    row.text,
-                    row.window_from,
-                    row.attempts + 1,
-                )
-            )
-    return jobs
+        for row in await outboxes.claim_due(WeChatOutbound, instance, now, limit)
+    ]
 
 
 async def last_inbound(openid: str, since: datetime) -> datetime:

@@ -15,15 +15,6 @@ from uuid import UUID
 
 from intake_hub.status import OpenTicket
 
-# Outbox row states: `waiting` for a late auto-reply's text, then `pending`, claimed as
-# `sending`, and ended as one of the last three.
-WAITING = "waiting"
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-SKIPPED = "skipped"
-
 # WeChat's customer-service window: a send is allowed until 48 h after the last message.
 WINDOW = timedelta(hours=48)
 

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ("status", fields.CharField(max_length=8)),
                 ("automatic", fields.BooleanField(default=False)),
                 ("attempts", fields.IntField(default=0)),
-                ("last_error", fields.CharField(null=True, max_length=200)),
+                ("reason", fields.CharField(null=True, max_length=200)),
                 ("next_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ("updated_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
