@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from intake_hub.envelope import AttachmentRef, Envelope
 from intake_hub.tickets.outbound import Delivery
 from tests.connectors.contract import Kit
 from tests.connectors.email.relay import start_relay
+from tests.served.conftest import free_port
 from tests.web.conftest import Client
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -68,14 +68,7 @@ def golden() -> Iterator[tuple[Envelope, Mapping[str, Any]]]:
         yield envelope_of(path.read_bytes()), expected
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-RELAY_PORT = _free_port()
+RELAY_PORT = free_port()
 
 
 async def deliver_twice(client: Client) -> int:
