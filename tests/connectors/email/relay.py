@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -63,11 +65,33 @@ class Relay:
         return self.mails[:count]
 
 
-async def start_relay(port: int = 0) -> Relay:
-    """A relay listening on loopback (a free port by default), on the running loop."""
+def _login(user: str, password: str) -> Callable[..., AuthResult]:
+    def check(
+        server: SMTP, session: Session, env: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        wanted = (user.encode(), password.encode())
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == wanted
+        # handled=False: aiosmtpd answers a failure with 535 itself.
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+async def start_relay(
+    port: int = 0, *, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+) -> Relay:
+    """A relay on loopback (a free port by default), on the running loop.
+
+    `tls`: STARTTLS offered and required; `login`: AUTH required, over TLS only.
+    """
     relay = Relay()
     loop = asyncio.get_running_loop()
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options |= {"tls_context": tls, "require_starttls": True}
+    if login is not None:
+        options |= {"authenticator": _login(*login), "auth_required": True}
     relay.server = await loop.create_server(
-        lambda: SMTP(relay, decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", port
+        lambda: SMTP(relay, decode_data=False, enable_SMTPUTF8=True, **options), "127.0.0.1", port
     )
     return relay

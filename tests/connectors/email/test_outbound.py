@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import ssl
+import subprocess
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
-from intake_hub.connectors.email import outbox
+import pytest
+
+from intake_hub.connectors.email import outbound, outbox
 from intake_hub.storage import outboxes
 from intake_hub.storage.models import Event, MailOutbound, Message
 from intake_hub.ticketno import pretty
-from tests.connectors.email.conftest import Mailer, ended, inbound, tickets
-from tests.connectors.email.relay import Relay
+from tests.connectors.email.conftest import Mailer, MakeMailer, ended, inbound, tickets
+from tests.connectors.email.relay import Relay, start_relay
 from tests.connectors.email.test_smtp import plain
 from tests.web.conftest import AUTH
 
@@ -180,3 +186,75 @@ async def test_no_relay_means_the_status_page_only(mailer: Mailer) -> None:
     assert (await resp.json())["delivery"] == "status_page"
     assert await MailOutbound.all().count() == 0
     assert await Message.filter(direction="out", text="在的").exists()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, trusted as the system's CAs would be."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_starttls_and_login_to_the_relay(
+    make_mailer: MakeMailer, certificate: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay that demands STARTTLS and a login gets both; a wrong password is retried."""
+    monkeypatch.setattr(outbound, "BACKOFF_S", (0.2, 0.4))
+    relay = await start_relay(tls=certificate, login=("hub", "s3cret"))
+    try:
+        served = await make_mailer(
+            relay=relay.address,
+            relay_security="starttls",
+            relay_username="hub",
+            relay_password="wrong",
+            mail_from="service@shop.example",
+            outbound_poll_s=0.1,
+        )
+        await served.send(plain("登录", "走加密通道", mid="<tls1@example.com>"))
+        row = await ended(outboxes.PENDING)
+        for _ in range(100):
+            await row.refresh_from_db()
+            if row.attempts >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert row.attempts >= 2 and row.reason is not None and "535" in row.reason
+        assert relay.mails == []
+        served.connector.sender.config = served.connector.config.model_copy(  # type: ignore[union-attr]
+            update={"relay_password": "s3cret"}
+        )
+        [got] = await relay.wait(1)
+        assert got.rcpt_tos == ["amy@example.com"]
+        assert (await ended()).status == outboxes.SENT
+    finally:
+        assert relay.server is not None
+        relay.server.close()
+
+
+async def test_required_starttls_never_sends_in_clear(
+    make_mailer: MakeMailer, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay that offers no STARTTLS gets nothing when TLS is required; the mail waits."""
+    monkeypatch.setattr(outbound, "BACKOFF_S", (0.2, 0.4))
+    served = await make_mailer(
+        relay=relay.address,
+        relay_security="starttls",
+        mail_from="service@shop.example",
+        outbound_poll_s=0.1,
+    )
+    await served.send(plain("明文", "不许明文发送", mid="<clear1@example.com>"))
+    row = await ended(outboxes.PENDING)
+    assert row.reason is not None and "STARTTLS" in row.reason
+    await asyncio.sleep(0.5)
+    assert relay.mails == []

@@ -30,17 +30,11 @@ log = logging.getLogger(__name__)
 STALE_CLAIM_S = 300.0
 BACKOFF_S = (30.0, 120.0, 600.0, 1800.0, 3600.0)
 HORIZON = timedelta(days=1)
-# The relay's trouble, not the mail's: the mail waits until the relay is fixed.
-_RELAY_TROUBLE = (
-    OSError,
-    TimeoutError,
-    aiosmtplib.SMTPConnectError,
-    aiosmtplib.SMTPServerDisconnected,
-    aiosmtplib.SMTPTimeoutError,
-    aiosmtplib.SMTPAuthenticationError,
-    aiosmtplib.SMTPNotSupported,
-    aiosmtplib.SMTPHeloError,
-)
+# The relay's trouble, not the mail's (unreachable, a failed login or STARTTLS, a refused
+# sender, a dropped connection): the mail waits until the relay is fixed.
+_RELAY_TROUBLE = (OSError, aiosmtplib.SMTPException)
+# The relay's answer about this mail itself: a 5xx ends it, a 4xx is tried again.
+_ABOUT_THE_MAIL = (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError)
 
 
 def _auto_submitted(key: str) -> str | None:
@@ -155,8 +149,8 @@ class Sender:
         )
         try:
             await smtp.send_message(mail)
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code >= 500 and not isinstance(exc, _RELAY_TROUBLE):
+        except _ABOUT_THE_MAIL as exc:
+            if exc.code >= 500:
                 log.info("email/%s: %s refused: %s %s", self.config.name, job.key, exc.code, exc)
                 await outbox.finish(
                     job, outboxes.FAILED, now, error=f"{exc.code} {exc.message}"[:200]
