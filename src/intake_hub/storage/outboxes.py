@@ -8,10 +8,12 @@ address); these steps do not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from intake_hub.storage.models import Message, OutboxRow
+from intake_hub.storage.models import MailOutbound, Message, OutboxRow, WeChatOutbound
 
 WAITING = "waiting"
 PENDING = "pending"
@@ -21,6 +23,30 @@ FAILED = "failed"
 SKIPPED = "skipped"
 
 Row = TypeVar("Row", bound=OutboxRow)
+# Every channel's outbox, by the channel whose customers it reaches.
+TABLES: dict[str, type[OutboxRow]] = {"wechat": WeChatOutbound, "email": MailOutbound}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How far one queued message got: its row's state, the last error, when it went."""
+
+    channel: str
+    status: str
+    reason: str | None
+    sent_at: datetime | None
+
+
+async def outcomes(keys: Sequence[str]) -> dict[str, Outcome]:
+    """The outbox state of each key queued on any channel (an outbound message's key)."""
+    found: dict[str, Outcome] = {}
+    if not keys:
+        return found
+    for channel, table in TABLES.items():
+        rows = await table.filter(key__in=list(keys)).values("key", "status", "reason", "sent_at")
+        for r in rows:
+            found[r["key"]] = Outcome(channel, r["status"], r["reason"], r["sent_at"])
+    return found
 
 
 async def resolve_waiting(

@@ -20,12 +20,14 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from intake_hub.storage import attachments as attachment_rows
+from intake_hub.storage import outboxes
 from intake_hub.storage.attachments import AttachmentRow
 from intake_hub.storage.models import Agent, Message, Ticket, TicketAlias
 from intake_hub.ticketno import normalize
 from intake_hub.tickets.views import (
     AttachmentOut,
     CustomerOut,
+    DeliveryOut,
     MessageOut,
     Principal,
     TicketDetail,
@@ -167,15 +169,21 @@ def _attachment(row: AttachmentRow, base: str) -> AttachmentOut:
     )
 
 
-async def _conversation(ticket: Ticket, files: str) -> list[MessageOut]:
-    """The messages, each with its attachments served under the URL prefix `files`."""
+async def _conversation(ticket: Ticket, files: str, *, agents: bool) -> list[MessageOut]:
+    """The messages, each with its attachments served under the URL prefix `files`.
+
+    For `agents`, each reply pushed to the customer's channel says how far it got.
+    """
     rows = await (
         Message.filter(ticket_id=ticket.id)
         .order_by("created_at", "direction")
-        .values("id", "direction", "text", "channel", "created_at", "kind")
+        .values("id", "direction", "text", "channel", "created_at", "kind", "dedupe_key")
     )
     inbound = [UUID(str(r["id"])) for r in rows if r["direction"] == "in"]
     sent = await attachment_rows.of_messages(inbound)
+    # A reply's outbox key is its message's dedupe key (`agent:<id>`, `reply:<envelope>`).
+    replies = [r["dedupe_key"] for r in rows if r["direction"] == "out"]
+    pushed = await outboxes.outcomes(replies) if agents else {}
     return [
         MessageOut(
             direction=r["direction"],
@@ -184,9 +192,16 @@ async def _conversation(ticket: Ticket, files: str) -> list[MessageOut]:
             at=r["created_at"],
             kind=r["kind"],
             attachments=[_attachment(a, files) for a in sent.get(UUID(str(r["id"])), ())],
+            delivery=_delivery(pushed.get(r["dedupe_key"])),
         )
         for r in rows
     ]
+
+
+def _delivery(outcome: outboxes.Outcome | None) -> DeliveryOut | None:
+    if outcome is None:
+        return None
+    return DeliveryOut.model_validate(outcome, from_attributes=True)
 
 
 async def ticket_of(number: str, channel: str, customer_key: str) -> tuple[str, bool] | None:
@@ -221,7 +236,7 @@ async def get_ticket(number: str, who: Principal | None = None) -> TicketDetail 
             verified=customer.verified,
         ),
         order_id=ticket.order_id,
-        messages=await _conversation(ticket, AGENT_FILES),
+        messages=await _conversation(ticket, AGENT_FILES, agents=True),
         explanation=ticket.explanation,
     )
 
@@ -237,7 +252,7 @@ async def ticket_status(number: str) -> TicketStatus | None:
         subject=ticket.subject,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
-        messages=await _conversation(ticket, customer_files(ticket.number)),
+        messages=await _conversation(ticket, customer_files(ticket.number), agents=False),
     )
 
 

@@ -48,6 +48,19 @@ class AttachmentOut(_Model):
     ref: str | None = Field(default=None, description="A link's URL or a location's geo: URI")
 
 
+class DeliveryOut(_Model):
+    """How a reply is getting to the customer on their channel (agents only)."""
+
+    channel: Channel
+    status: Literal["waiting", "pending", "sending", "sent", "failed", "skipped", "bounced"] = (
+        Field(description="waiting for its text, queued, being sent, or how it ended")
+    )
+    reason: str | None = Field(
+        default=None, description="Why it failed or was skipped, or the last error retried"
+    )
+    sent_at: datetime | None = None
+
+
 class MessageOut(_Model):
     """One message of a ticket's conversation."""
 
@@ -57,6 +70,11 @@ class MessageOut(_Model):
     at: datetime
     kind: str | None = Field(default=None, description="For automatic replies: ack, faq, status")
     attachments: list[AttachmentOut] = Field(default_factory=list)
+    delivery: DeliveryOut | None = Field(
+        default=None,
+        description="Agents' view of a reply pushed to the customer's channel (WeChat, "
+        "mail); none for one shown on the status page only",
+    )
 
 
 class CustomerOut(_Model):

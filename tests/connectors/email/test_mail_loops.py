@@ -102,6 +102,8 @@ async def test_a_bounce_joins_its_ticket_and_holds_back_automatic_mail(
     assert len(texts) == 2 and "User unknown" in texts[1]
     row = await MailOutbound.get(message_id=ours)
     assert row.status == outbox.BOUNCED
+    shown = [m for m in (await sending.ticket(ticket.number))["messages"] if m["delivery"]]
+    assert [m["delivery"]["status"] for m in shown] == ["bounced"]
     assert await Event.filter(ticket_id=ticket.id, kind="mail_bounced").exists()
     assert (await MailAddress.get(address="gone@example.net")).failing_since is not None
     resp = await sending.client.post(

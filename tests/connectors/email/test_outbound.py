@@ -100,6 +100,9 @@ async def test_an_agents_reply_is_mailed_in_the_thread(sending: Mailer, relay: R
     assert (await resp.json())["delivery"] == "email"
     [_, reply] = await relay.wait(2)
     assert text_of(reply.message).strip() == "已为您换成大一码"
+    await ended(key__startswith="agent:")
+    shown = (await sending.ticket(ticket.number))["messages"][-1]
+    assert (shown["text"], shown["delivery"]["status"]) == ("已为您换成大一码", "sent")
     assert reply.message["Auto-Submitted"] is None
     assert reply.message["In-Reply-To"] == "<s1@example.com>"
     assert set(ids(reply.message["References"])) == {
@@ -143,6 +146,10 @@ async def test_a_refused_recipient_is_recorded_not_retried(sending: Mailer, rela
     assert row.reason is not None and row.reason.startswith("550")
     assert await Event.filter(ticket_id=ticket.id, kind="mail_not_sent").exists()
     assert relay.mails == []
+    # The agent sees the acknowledgement never arrived, and the relay's words.
+    [_, ack] = (await sending.ticket(ticket.number))["messages"]
+    assert ack["delivery"]["channel"] == "email"
+    assert (ack["delivery"]["status"], ack["delivery"]["reason"]) == ("failed", row.reason)
 
 
 async def test_a_mail_delivered_twice_is_answered_once(sending: Mailer, relay: Relay) -> None:

@@ -100,3 +100,7 @@ async def test_a_closed_window_is_recorded_not_sent(
     assert await Event.filter(kind="wechat_not_sent").count() == 1
     detail = await (await client.get(f"/api/v1/tickets/{number}", headers=AUTH)).json()
     assert detail["messages"][-1]["text"] == "请问还需要帮助吗？"
+    # The agent sees that this reply never reached the customer, and why.
+    delivery = detail["messages"][-1]["delivery"]
+    assert (delivery["channel"], delivery["status"]) == ("wechat", "failed")
+    assert delivery["reason"]
