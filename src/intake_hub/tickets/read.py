@@ -25,6 +25,7 @@ from intake_hub.storage.attachments import AttachmentRow
 from intake_hub.storage.models import Agent, Message, Ticket, TicketAlias
 from intake_hub.ticketno import normalize
 from intake_hub.tickets.views import (
+    AgentMessageOut,
     AttachmentOut,
     CustomerOut,
     DeliveryOut,
@@ -169,11 +170,9 @@ def _attachment(row: AttachmentRow, base: str) -> AttachmentOut:
     )
 
 
-async def _conversation(ticket: Ticket, files: str, *, agents: bool) -> list[MessageOut]:
-    """The messages, each with its attachments served under the URL prefix `files`.
-
-    For `agents`, each reply pushed to the customer's channel says how far it got.
-    """
+async def _conversation(ticket: Ticket, files: str, *, agents: bool) -> list[AgentMessageOut]:
+    """The messages, each with its attachments served under the URL prefix `files`; for
+    `agents`, each reply pushed to the customer's channel with how far it got."""
     rows = await (
         Message.filter(ticket_id=ticket.id)
         .order_by("created_at", "direction")
@@ -185,7 +184,7 @@ async def _conversation(ticket: Ticket, files: str, *, agents: bool) -> list[Mes
     replies = [r["dedupe_key"] for r in rows if r["direction"] == "out"]
     pushed = await outboxes.outcomes(replies) if agents else {}
     return [
-        MessageOut(
+        AgentMessageOut(
             direction=r["direction"],
             text=r["text"],
             channel=r["channel"],
@@ -252,7 +251,10 @@ async def ticket_status(number: str) -> TicketStatus | None:
         subject=ticket.subject,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
-        messages=await _conversation(ticket, customer_files(ticket.number), agents=False),
+        messages=[
+            MessageOut.model_validate(m, from_attributes=True)
+            for m in await _conversation(ticket, customer_files(ticket.number), agents=False)
+        ],
     )
 
 

@@ -70,10 +70,15 @@ class MessageOut(_Model):
     at: datetime
     kind: str | None = Field(default=None, description="For automatic replies: ack, faq, status")
     attachments: list[AttachmentOut] = Field(default_factory=list)
+
+
+class AgentMessageOut(MessageOut):
+    """A message as agents see it: a pushed reply also says how far it got."""
+
     delivery: DeliveryOut | None = Field(
         default=None,
-        description="Agents' view of a reply pushed to the customer's channel (WeChat, "
-        "mail); none for one shown on the status page only",
+        description="A reply pushed to the customer's channel (WeChat, mail); none for one "
+        "shown on the status page only",
     )
 
 
@@ -128,7 +133,7 @@ class TicketDetail(TicketSummary):
 
     customer: CustomerOut
     order_id: str | None = None
-    messages: list[MessageOut]
+    messages: list[AgentMessageOut]
     explanation: TicketExplanation | None = Field(
         default=None, description="Missing for tickets stored before explanations were kept"
     )
