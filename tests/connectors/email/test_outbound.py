@@ -6,16 +6,20 @@ import asyncio
 import email.utils
 import ssl
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from tortoise.transactions import in_transaction
 
+from intake_hub.app import OUTBOUND
 from intake_hub.connectors.email import outbound, outbox
 from intake_hub.storage import outboxes
 from intake_hub.storage.models import Event, MailOutbound, Message
 from intake_hub.ticketno import pretty
+from intake_hub.tickets.outbound import Delivery
 from tests.connectors.email.conftest import Mailer, MakeMailer, ended, inbound, tickets
 from tests.connectors.email.relay import Relay, start_relay
 from tests.connectors.email.test_smtp import plain
@@ -265,3 +269,17 @@ async def test_required_starttls_never_sends_in_clear(
     assert row.reason is not None and "STARTTLS" in row.reason
     await asyncio.sleep(0.5)
     assert relay.mails == []
+
+
+async def test_an_address_no_mail_can_carry_fails_once(sending: Mailer, relay: Relay) -> None:
+    """A reply to a malformed address ends failed at once, and the next mail still goes."""
+    now = datetime.now(UTC)
+    port = sending.client.app[OUTBOUND]["email/email"]
+    for key, to in (("agent:bad", "a b@x.com"), ("agent:good", "amy@example.com")):
+        delivery = Delivery(key, uuid.uuid4(), "0K3M7Q2X9HT", "email/email", to, "您好", now, now)
+        async with in_transaction():
+            await port.enqueue(delivery)
+    [got] = await relay.wait(1)
+    assert got.rcpt_tos == ["amy@example.com"]
+    bad = await ended(outboxes.FAILED, key="agent:bad")
+    assert bad.reason is not None and bad.reason.startswith("cannot compose")

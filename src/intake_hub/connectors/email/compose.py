@@ -88,13 +88,16 @@ class Outgoing:
 
 
 def _address(value: str) -> Address:
+    """`Name <addr>` or a bare address; raises ValueError (or a defect) for a malformed one."""
     name, addr = parseaddr(value)
-    local, _, domain = addr.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+    return Address(display_name=name, addr_spec=addr)
 
 
 def compose(out: Outgoing) -> EmailMessage:
-    """The mail as sent: UTF-8 text and HTML, threading headers, loop markers."""
+    """The mail as sent: UTF-8 text and HTML, threading headers, loop markers.
+
+    Raises for an address no mail can be written to (non-ASCII local part, malformed).
+    """
     msg = EmailMessage(policy=SMTP)
     msg["From"] = _address(out.sender)
     msg["To"] = _address(out.to)

@@ -13,6 +13,7 @@ import random
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -133,20 +134,12 @@ class Sender:
             await outbox.finish(job, outboxes.SKIPPED, now, error="address failing")
             return 0
         thread = await outbox.thread(job)
-        mail = compose(
-            Outgoing(
-                to=job.to,
-                sender=self.config.mail_from,
-                subject=subject_for(job.number, thread.subject, thread.first_text),
-                text=job.text,
-                message_id=job.message_id,
-                number=job.number,
-                at=now,
-                in_reply_to=thread.in_reply_to,
-                references=thread.references,
-                auto_submitted=_auto_submitted(job.key),
-            )
-        )
+        try:
+            mail = self._compose(job, thread, now)
+        except Exception as exc:
+            # An address no mail can carry: trying again would fail the same way.
+            await outbox.finish(job, outboxes.FAILED, now, error=f"cannot compose: {exc}"[:200])
+            return 0
         try:
             await smtp.send_message(mail)
         except _ABOUT_THE_MAIL as exc:
@@ -167,6 +160,22 @@ class Sender:
             return 0
         await outbox.finish(job, outboxes.SENT, datetime.now(UTC))
         return 1
+
+    def _compose(self, job: outbox.Job, thread: outbox.Thread, now: datetime) -> EmailMessage:
+        return compose(
+            Outgoing(
+                to=job.to,
+                sender=self.config.mail_from,
+                subject=subject_for(job.number, thread.subject, thread.first_text),
+                text=job.text,
+                message_id=job.message_id,
+                number=job.number,
+                at=now,
+                in_reply_to=thread.in_reply_to,
+                references=thread.references,
+                auto_submitted=_auto_submitted(job.key),
+            )
+        )
 
     async def _later(self, job: outbox.Job, error: str) -> None:
         now = datetime.now(UTC)
