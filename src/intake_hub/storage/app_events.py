@@ -196,3 +196,24 @@ async def redeliver(ids: list[str], now: datetime) -> list[str]:
         status=PENDING, next_at=now, redelivered_at=now, delivered_at=None
     )
     return [str(i) for i in found]
+
+
+async def prune(source: str, before: datetime, batch: int = 5000) -> int:
+    """Forget `source`'s delivered and dead events made before `before`, oldest first.
+
+    Pending ones stay whatever their age: they are still owed to the app.
+    """
+    gone = 0
+    while True:
+        ids = (
+            await AppEvent.filter(
+                source=source, status__in=(DELIVERED, DEAD), created_at__lt=before
+            )
+            .order_by("id")
+            .limit(batch)
+            .values_list("id", flat=True)
+        )
+        if ids:
+            gone += await AppEvent.filter(id__in=list(ids)).delete()
+        if len(ids) < batch:
+            return gone

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
 from intake_hub.cli import main
-from intake_hub.storage import agents, db
+from intake_hub.storage import agents, app_events, db
 from intake_hub.storage.models import AppEvent
 from intake_hub.storage.writer import TicketWriter
 from intake_hub.testing import make_envelope
@@ -120,3 +121,24 @@ def test_cli_lists_and_redelivers(
     assert asyncio.run(_status(db_url, webhook_id)) == "pending"
     assert main(["webhooks", "redeliver", webhook_id, "evt_nope"]) == 1
     assert "no event evt_nope" in capsys.readouterr().err
+
+
+async def test_old_delivered_and_dead_events_are_forgotten_pending_ones_kept(
+    client: Client,
+) -> None:
+    """Past the retention, delivered and dead events leave the log; owed ones never do."""
+    for customer in ("u-1", "u-2"):
+        await app_ticket(client, customer=customer)
+    rows = await AppEvent.all().order_by("id")
+    assert len(rows) >= 4
+    source = rows[0].source
+    old = datetime.now(UTC) - timedelta(days=31)
+    states = ("delivered", "dead", "pending", "delivered")
+    for row, status in zip(rows, states, strict=False):
+        await AppEvent.filter(id=row.id).update(status=status, created_at=old)
+    # The last one is delivered but recent: kept.
+    await AppEvent.filter(id=rows[3].id).update(created_at=datetime.now(UTC))
+    assert await app_events.prune(source, datetime.now(UTC) - timedelta(days=30)) == 2
+    left = {r.webhook_id: r.status for r in await AppEvent.all()}
+    assert left[rows[2].webhook_id] == "pending" and left[rows[3].webhook_id] == "delivered"
+    assert rows[0].webhook_id not in left and rows[1].webhook_id not in left

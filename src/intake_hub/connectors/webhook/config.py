@@ -35,6 +35,8 @@ class WebhookConfig(ConnectorConfig):
     # Events back to the app (ticket.created ...): its endpoint and its own secret.
     events_url: AnyHttpUrl | None = None
     events_secret: str = Field(default="", repr=False)
+    # Days a delivered or dead event stays in the log (and can be redelivered).
+    events_retention_days: int = Field(default=30, ge=1, le=3650)
     # Hosts the app's attachment URLs may name; empty: they stay links, nothing is fetched.
     attachment_hosts: list[str] = Field(default_factory=list, max_length=50)
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)

@@ -48,6 +48,7 @@ from intake_hub.jsonapi import (
     keyed_response,
 )
 from intake_hub.periodic import Periodic
+from intake_hub.storage import app_events
 from intake_hub.storage.customers import Profile, is_vip, update_verified
 from intake_hub.storage.webkeys import Claim, WebKeys
 from intake_hub.tickets.outbound import Outbound
@@ -127,7 +128,7 @@ class WebhookConnector:
         return [web.post(f"/hooks/{self.config.name}", self.receive)]
 
     async def start(self) -> None:
-        """Forget old webhook ids hourly; send the app its events; fetch its files."""
+        """Forget old webhook ids and app events hourly; send the app its events; fetch files."""
         self._pruner.start()
         await self._events.start()
         if self._files is not None:
@@ -141,9 +142,12 @@ class WebhookConnector:
         await self._pruner.stop()
 
     async def _prune(self) -> None:
-        before = datetime.now(UTC) - KEY_RETENTION
-        if gone := await self.keys.prune(self._instance, before):
+        now = datetime.now(UTC)
+        if gone := await self.keys.prune(self._instance, now - KEY_RETENTION):
             log.info("%s: forgot %d old webhook ids", self.source, gone)
+        kept = timedelta(days=self.config.events_retention_days)
+        if gone := await app_events.prune(self.source, now - kept):
+            log.info("%s: forgot %d delivered or dead app events", self.source, gone)
 
     def _refuse(self, reason: str) -> BadRequest:
         """The 401 for a request whose signature does not hold; never logs what it carried."""
