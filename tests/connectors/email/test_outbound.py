@@ -283,3 +283,23 @@ async def test_an_address_no_mail_can_carry_fails_once(sending: Mailer, relay: R
     assert got.rcpt_tos == ["amy@example.com"]
     bad = await ended(outboxes.FAILED, key="agent:bad")
     assert bad.reason is not None and bad.reason.startswith("cannot compose")
+
+
+async def test_a_backlog_goes_out_in_one_pass(sending: Mailer, relay: Relay) -> None:
+    """More mail than one batch is sent in one pass, not one batch per poll."""
+    sender = sending.connector.sender
+    assert sender is not None
+    await sender.stop()
+    now = datetime.now(UTC)
+    port = sending.client.app[OUTBOUND]["email/email"]
+    count = outbound.BATCH * 2 + 7
+    async with in_transaction():
+        for i in range(count):
+            to = f"buyer{i}@example.com"
+            await port.enqueue(
+                Delivery(
+                    f"agent:{i}", uuid.uuid4(), "0K3M7Q2X9HT", "email/email", to, "好", now, now
+                )
+            )
+    assert await sender.run_once() == count
+    assert len(relay.mails) == count

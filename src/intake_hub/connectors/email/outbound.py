@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A claim older than this belongs to a worker that died mid-send.
 STALE_CLAIM_S = 300.0
+# Mails claimed and sent over one relay connection; a full batch is followed at once.
+BATCH = 50
 BACKOFF_S = (30.0, 120.0, 600.0, 1800.0, 3600.0)
 HORIZON = timedelta(days=1)
 # The relay's trouble, not the mail's (unreachable, a failed login or STARTTLS, a refused
@@ -91,25 +93,28 @@ class Sender:
         await self._poller.stop()
 
     async def run_once(self) -> int:
-        """One pass: resolve waiting auto-replies and send everything due; returns mails sent."""
+        """One pass: resolve waiting auto-replies and send all that is due, a batch per
+        relay connection, until a batch comes back short; returns mails sent."""
         name = self.config.name
-        now = datetime.now(UTC)
-        await outbox.reap(name, now, STALE_CLAIM_S)
-        await outbox.resolve_waiting(name, now)
-        jobs = await outbox.claim_due(name, now)
-        if not jobs:
-            return 0
-        try:
-            async with self._client() as smtp:
-                sent = 0
-                for job in jobs:
-                    sent += await self._send(smtp, job)
+        await outbox.reap(name, datetime.now(UTC), STALE_CLAIM_S)
+        sent = 0
+        while True:
+            now = datetime.now(UTC)
+            await outbox.resolve_waiting(name, now)
+            jobs = await outbox.claim_due(name, now, BATCH)
+            if not jobs:
                 return sent
-        except _RELAY_TROUBLE as exc:
-            log.warning("email/%s: relay %s unavailable: %r", name, self.config.relay, exc)
-            for job in jobs:
-                await self._later(job, f"relay: {exc!r}")
-            return 0
+            try:
+                async with self._client() as smtp:
+                    for job in jobs:
+                        sent += await self._send(smtp, job)
+            except _RELAY_TROUBLE as exc:
+                log.warning("email/%s: relay %s unavailable: %r", name, self.config.relay, exc)
+                for job in jobs:
+                    await self._later(job, f"relay: {exc!r}")
+                return sent
+            if len(jobs) < BATCH:
+                return sent
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config

@@ -284,6 +284,7 @@ async def failing(address: str) -> bool:
 
 async def reachable(address: str, now: datetime) -> None:
     """A person wrote from `address`: it works again."""
-    await MailAddress.filter(address=address.lower(), failing_since__isnull=False).update(
-        failing_since=None, updated_at=now
-    )
+    marked = MailAddress.filter(address=address.lower(), failing_since__isnull=False)
+    # Read first: nearly every address is fine, and a read never waits for SQLite's writer.
+    if await marked.exists():
+        await marked.update(failing_since=None, updated_at=now)
