@@ -56,6 +56,25 @@ def test_history_and_signature_are_trimmed(text: str, kept: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("好的\n\n发自我的iPhone", "好的"),
+        ("好的\n发自我的华为手机", "好的"),
+        ("好的\n\n从我的 iPhone 发送", "好的"),
+        ("好的\n来自网易邮箱大师", "好的"),
+        ("ok\n\nSent from my iPhone", "ok"),
+        ("ok\nGet Outlook for Android", "ok"),
+        ("订单 123\n\n发自我的 iPad\n\n在 2024年5月6日，客服 写道：\n> 旧", "订单 123"),
+        ("Sent from my iPhone\n真正的问题在这里", "Sent from my iPhone\n真正的问题在这里"),
+        ("我想问来自我的手机订单为什么没发货", "我想问来自我的手机订单为什么没发货"),
+    ],
+)
+def test_the_mail_apps_own_last_line_goes(text: str, kept: str) -> None:
+    """The mail app's own last line (Sent from my iPhone, 发自我的华为手机) goes; words stay."""
+    assert trim(text) == kept
+
+
+@pytest.mark.parametrize(
     ("name", "why"),
     [
         ("auto-reply.eml", "auto-submitted: auto-replied"),

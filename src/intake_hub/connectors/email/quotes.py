@@ -36,6 +36,14 @@ _BLOCK_FIELD = re.compile(
     re.IGNORECASE,
 )
 _SIGNATURE = ("-- ", "--")
+# What mail apps append on their own ("Sent from my iPhone", 发自我的华为手机, 来自网易邮箱大师):
+# dropped when it ends the text, never when the customer wrote more after it.
+_DEVICE = re.compile(
+    r"^(?:(?:sent from|get outlook for)\s.{1,60}"
+    r"|(?:发自|来自|从)\s*(?:我的)?\s*\S{0,20}?"
+    r"(?:iPhone|iPad|Android|手机|邮箱|邮箱大师|Outlook|Windows\s*版邮件|移动设备)(?:\s*发送)?)$",
+    re.IGNORECASE,
+)
 _FORWARD = re.compile(
     r"^(?:-{2,}\s*(?:Forwarded message|转发邮件)\s*-{2,}|Begin forwarded message:)\s*$",
     re.IGNORECASE,
@@ -90,7 +98,8 @@ def _forwarded(lines: list[str]) -> list[str]:
 
 
 def trim(text: str, *, forwarded: bool = False) -> str:
-    """`text` without quoted history (`>` lines, attributions) and signature.
+    """`text` without quoted history (`>` lines, attributions), signature and the mail
+    app's own last line ("Sent from my iPhone").
 
     A forwarded block stays (see above); `forwarded`: the subject says the mail is a
     forward, so its first history block is the forwarded mail. When nothing would be
@@ -108,6 +117,8 @@ def trim(text: str, *, forwarded: bool = False) -> str:
         if line.lstrip().startswith(">"):
             continue
         kept.append(line.rstrip())
+    while kept and (not kept[-1].strip() or _DEVICE.match(_plain(kept[-1]))):
+        kept.pop()
     result = "\n".join(kept).strip()
     result = re.sub(r"\n{3,}", "\n\n", result)
     return result or text.strip()
