@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
 
 from intake_hub.storage.models import MailOutbound, Message, OutboxRow, WeChatOutbound
 
@@ -25,6 +28,20 @@ SKIPPED = "skipped"
 Row = TypeVar("Row", bound=OutboxRow)
 # Every channel's outbox, by the channel whose customers it reaches.
 TABLES: dict[str, type[OutboxRow]] = {"wechat": WeChatOutbound, "email": MailOutbound}
+
+
+def reply_key(envelope_id: UUID) -> str:
+    """The key of the auto-reply to one envelope (its reply message's dedupe key too)."""
+    return f"reply:{envelope_id}"
+
+
+async def insert(table: type[OutboxRow], values: dict[str, Any]) -> bool:
+    """Queue a row; False when its key was queued before (the unique key decides)."""
+    try:
+        await table.create(**values)
+    except IntegrityError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

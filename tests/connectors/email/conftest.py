@@ -160,7 +160,8 @@ async def ended(status: str = outboxes.SENT, **which: Any) -> MailOutbound:
 
     The sender records the outcome after the relay answered, so the test waits for it.
     """
-    for _ in range(100):
+    # Generous: on a loaded 2-core box a send can take seconds; a pass returns at once.
+    for _ in range(400):
         rows = await MailOutbound.filter(**which)
         if len(rows) == 1 and rows[0].status == status:
             return rows[0]

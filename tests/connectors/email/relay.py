@@ -56,7 +56,7 @@ class Relay:
             self.on_mail(got)
         return "250 2.0.0 Queued"
 
-    async def wait(self, count: int, timeout: float = 10.0) -> list[Received]:
+    async def wait(self, count: int, timeout: float = 30.0) -> list[Received]:
         """The first `count` mails, waiting for them to arrive."""
         async with asyncio.timeout(timeout):
             while len(self.mails) < count:

@@ -54,26 +54,14 @@ class Thread:
     references: tuple[str, ...]
 
 
-def reply_key(envelope_id: UUID) -> str:
-    """The key of the auto-reply to one envelope."""
-    return f"reply:{envelope_id}"
-
-
-async def _insert(values: dict[str, Any]) -> bool:
-    try:
-        await MailOutbound.create(**values)
-    except IntegrityError:
-        return False
-    return True
-
-
 async def expect_reply(
     instance: str, envelope_id: UUID, to: str, number: str, message_id: str, now: datetime
 ) -> bool:
     """Note that the auto-reply to this envelope goes out once stored; False if noted before."""
-    return await _insert(
+    return await outboxes.insert(
+        MailOutbound,
         {
-            "key": reply_key(envelope_id),
+            "key": outboxes.reply_key(envelope_id),
             "instance": instance,
             "to_address": to,
             "ticket": number,
@@ -84,7 +72,7 @@ async def expect_reply(
             "next_at": now,
             "created_at": now,
             "updated_at": now,
-        }
+        },
     )
 
 
@@ -101,7 +89,8 @@ async def enqueue(
     now: datetime,
 ) -> bool:
     """Queue a mail under a stable `key` in the current transaction; False if queued before."""
-    return await _insert(
+    return await outboxes.insert(
+        MailOutbound,
         {
             "key": key,
             "instance": instance,
@@ -115,7 +104,7 @@ async def enqueue(
             "next_at": now,
             "created_at": now,
             "updated_at": now,
-        }
+        },
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from tortoise.exceptions import IntegrityError
@@ -22,26 +21,14 @@ from intake_hub.storage.models import CustomerIdentity, Event, Message, WeChatOu
 from intake_hub.storage.outboxes import FAILED, PENDING, SENDING, SENT, WAITING
 
 
-def reply_key(envelope_id: UUID) -> str:
-    """The outbound key of the auto-reply to one envelope."""
-    return f"reply:{envelope_id}"
-
-
-async def _insert(values: dict[str, Any]) -> bool:
-    try:
-        await WeChatOutbound.create(**values)
-    except IntegrityError:
-        return False
-    return True
-
-
 async def expect_reply(
     instance: str, envelope_id: UUID, openid: str, ticket: str, received_at: datetime, now: datetime
 ) -> bool:
     """Note that the auto-reply to this envelope must go out later; False if already noted."""
-    return await _insert(
+    return await outboxes.insert(
+        WeChatOutbound,
         {
-            "key": reply_key(envelope_id),
+            "key": outboxes.reply_key(envelope_id),
             "instance": instance,
             "openid": openid,
             "ticket": ticket,
@@ -51,7 +38,7 @@ async def expect_reply(
             "next_at": now,
             "created_at": now,
             "updated_at": now,
-        }
+        },
     )
 
 
@@ -66,7 +53,8 @@ async def enqueue(
     ticket_id: UUID | None = None,
 ) -> bool:
     """Queue a text for the customer under a stable `key`; False if that key was queued before."""
-    return await _insert(
+    return await outboxes.insert(
+        WeChatOutbound,
         {
             "key": key,
             "instance": instance,
@@ -79,7 +67,7 @@ async def enqueue(
             "next_at": now,
             "created_at": now,
             "updated_at": now,
-        }
+        },
     )
 
 
