@@ -23,6 +23,7 @@ import orjson
 from pydantic import AnyHttpUrl
 
 from intake_hub.connectors.webhook.signing import secret_bytes, sign
+from intake_hub.periodic import cancel
 from intake_hub.storage import app_events
 from intake_hub.storage.app_events import Due
 
@@ -160,8 +161,7 @@ class EventDispatcher:
     async def stop(self) -> None:
         """Stop polling and close the session; an event in flight is sent again later."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel(self._task)
             self._task = None
         if self._session is not None:
             await self._session.close()

@@ -14,6 +14,7 @@ from intake_hub.connectors.wechat.api import AccessTokens, CustomerService, Toke
 from intake_hub.connectors.wechat.config import WeChatConfig
 from intake_hub.connectors.wechat.stores import WINDOW, Job, OutboxStore, TokenStore
 from intake_hub.envelope import Channel
+from intake_hub.periodic import cancel
 from intake_hub.storage.outboxes import FAILED, PENDING, SENT, SKIPPED
 from intake_hub.tickets.outbound import Delivery
 
@@ -99,8 +100,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop polling and close the session (before the database closes)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel(self._task)
             self._task = None
         if self._session is not None:
             await self._session.close()
